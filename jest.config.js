@@ -1,0 +1,10 @@
+/** Jest runs the TypeScript sources through ts-jest in transpile-only mode; `npm run typecheck` does the type checking. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: 'tsconfig.json' }] },
+  testTimeout: 20000,
+  // Tests start real HTTP servers on port 0; run files in parallel on the 2 cores this machine has.
+  maxWorkers: 2,
+};

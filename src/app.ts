@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import type { Express } from 'express';
+import cors from 'cors';
+import type { Logger } from 'pino';
+import type { AppConfig } from './config';
+import type { KnowledgeBase } from './knowledge/knowledge-base';
+import { cdsRouter } from './cds/routes';
+import type { CdsRouterDeps } from './cds/routes';
+import { pagesRouter } from './cds/pages';
+import { parsePayerIdentity } from './cds/coverage';
+import type { FeedbackStore } from './cds/feedback-store';
+import { MemoryFeedbackStore } from './cds/feedback-store';
+import { errorHandler, unknownRoute } from './http/errors';
+import { requestLog } from './http/request-log';
+
+/** Everything the app is built from; tests pass their own clock, ids and stores. */
+export interface AppDeps {
+  config: AppConfig;
+  knowledge: KnowledgeBase;
+  logger: Logger;
+  feedback?: FeedbackStore;
+  now?: () => Date;
+  newId?: () => string;
+  onHookAnswered?: CdsRouterDeps['onHookAnswered'];
+}
+
+/** Builds the Express app without listening (tests use it through supertest; server.ts listens). */
+export function createApp(deps: AppDeps): Express {
+  const { config, knowledge, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestLog(logger));
+  // CDS Hooks §Security: browser clients (the CDS Hooks sandbox, SMART apps) preflight every call.
+  app.use(cors({ origin: '*', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'], exposedHeaders: ['X-Request-Id'], maxAge: 86400 }));
+  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: true }));
+  app.use(cdsRouter({
+    knowledge,
+    feedback: deps.feedback ?? new MemoryFeedbackStore(),
+    payer: parsePayerIdentity(config.payerIdentifiers),
+    fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
+    now: deps.now ?? (() => new Date()),
+    newId: deps.newId ?? randomUUID,
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    ...(deps.onHookAnswered ? { onHookAnswered: deps.onHookAnswered } : {}),
+  }));
+  app.use(pagesRouter(knowledge));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use(unknownRoute);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,145 @@
+import Ajv from 'ajv';
+import type { ErrorObject } from 'ajv';
+import type { SupportedHook } from '../fhir/constants';
+
+/**
+ * JSON Schemas for CDS Hooks 2.0 requests, written from the spec (no official schema exists):
+ * §HTTP Request (hook, hookInstance, fhirServer, fhirAuthorization, context, prefetch) and the context of
+ * order-select 1.0 and order-sign 1.1. Unknown properties are allowed everywhere: CDS Hooks says unknown elements
+ * SHALL be ignored, and CRD says the same of unknown context keys.
+ */
+const MAX_ORDERS = 5000;
+const reference = { type: 'string', minLength: 3, maxLength: 256, pattern: '^[A-Za-z]+/[A-Za-z0-9\\-.]{1,64}$' };
+const draftOrders = {
+  type: 'object',
+  required: ['resourceType'],
+  properties: {
+    resourceType: { const: 'Bundle' },
+    type: { type: 'string' },
+    entry: {
+      type: 'array',
+      maxItems: MAX_ORDERS,
+      items: {
+        type: 'object',
+        required: ['resource'],
+        properties: {
+          resource: {
+            type: 'object',
+            required: ['resourceType', 'id'],
+            properties: {
+              resourceType: { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' },
+              id: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+const commonContext = {
+  userId: reference,
+  patientId: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' },
+  encounterId: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' },
+  draftOrders,
+};
+
+const base = {
+  type: 'object',
+  required: ['hook', 'hookInstance', 'context'],
+  properties: {
+    hook: { type: 'string', minLength: 1, maxLength: 128 },
+    hookInstance: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' },
+    fhirServer: { type: 'string', maxLength: 2048, pattern: '^https?://[^\\s]+$' },
+    fhirAuthorization: {
+      type: 'object',
+      required: ['access_token', 'token_type', 'expires_in', 'scope', 'subject'],
+      properties: {
+        access_token: { type: 'string', minLength: 1, maxLength: 16384 },
+        token_type: { type: 'string', pattern: '^[Bb]earer$' },
+        expires_in: { type: 'integer', minimum: 0 },
+        scope: { type: 'string', maxLength: 8192 },
+        subject: { type: 'string', maxLength: 1024 },
+        patient: { type: 'string', maxLength: 256 },
+      },
+    },
+    prefetch: { type: 'object', additionalProperties: { type: ['object', 'null'] } },
+    extension: { type: 'object' },
+  },
+  // CDS Hooks 2.0 §HTTP Request: fhirServer is REQUIRED when fhirAuthorization is present.
+  dependencies: { fhirAuthorization: ['fhirServer'] },
+};
+
+const contextSchemas: Record<SupportedHook, object> = {
+  'order-select': {
+    type: 'object',
+    required: ['userId', 'patientId', 'selections', 'draftOrders'],
+    properties: { ...commonContext, selections: { type: 'array', minItems: 1, maxItems: MAX_ORDERS, items: reference } },
+  },
+  'order-sign': {
+    type: 'object',
+    required: ['userId', 'patientId', 'draftOrders'],
+    properties: commonContext,
+  },
+};
+
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+const validators = Object.fromEntries(Object.entries(contextSchemas).map(([hook, context]) => [
+  hook, ajv.compile({ ...base, properties: { ...base.properties, context } }),
+])) as Record<SupportedHook, ReturnType<typeof ajv.compile>>;
+
+/** Converts an ajv error to "context.selections: must have at least 1 item" with a FHIRPath-like location. */
+function describe(e: ErrorObject): { location: string; message: string } {
+  let location = e.instancePath.slice(1).replace(/\//g, '.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+  if (e.keyword === 'required') location = [location, (e.params as { missingProperty: string }).missingProperty].filter(Boolean).join('.');
+  if (e.keyword === 'dependencies') location = 'fhirServer';
+  const message = e.keyword === 'required' ? 'is required'
+    : e.keyword === 'dependencies' ? 'is required when fhirAuthorization is present'
+      : e.keyword === 'const' ? `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`
+        : e.message ?? 'is invalid';
+  return { location: location || '(body)', message };
+}
+
+/** Validates a hook request for a service's hook; returns the first problem, or undefined when valid. */
+export function validateHookRequest(hook: SupportedHook, body: unknown): { location: string; message: string } | undefined {
+  const validate = validators[hook];
+  if (validate(body)) return undefined;
+  const first = validate.errors?.[0];
+  return first ? describe(first) : { location: '(body)', message: 'is invalid' };
+}
+
+/** CDS Hooks 2.0 §Feedback: `{ feedback: [ { card, outcome, acceptedSuggestions?, overrideReason?, outcomeTimestamp } ] }`. */
+const feedbackValidator = ajv.compile({
+  type: 'object',
+  required: ['feedback'],
+  properties: {
+    feedback: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        required: ['card', 'outcome', 'outcomeTimestamp'],
+        properties: {
+          card: { type: 'string', minLength: 1, maxLength: 128 },
+          outcome: { enum: ['accepted', 'overridden'] },
+          acceptedSuggestions: { type: 'array', maxItems: 100, items: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } } },
+          overrideReason: {
+            type: 'object',
+            properties: {
+              reason: { type: 'object', properties: { system: { type: 'string', maxLength: 1024 }, code: { type: 'string', maxLength: 256 }, display: { type: 'string', maxLength: 1024 } } },
+              userComment: { type: 'string', maxLength: 4000 },
+            },
+          },
+          outcomeTimestamp: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$' },
+        },
+      },
+    },
+  },
+});
+
+/** Validates a feedback body; returns the first problem, or undefined when valid. */
+export function validateFeedback(body: unknown): { location: string; message: string } | undefined {
+  if (feedbackValidator(body)) return undefined;
+  const first = feedbackValidator.errors?.[0];
+  return first ? describe(first) : { location: '(body)', message: 'is invalid' };
+}

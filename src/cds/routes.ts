@@ -1,0 +1,88 @@
+import { Router } from 'express';
+import type { Request, RequestHandler } from 'express';
+import type { LoadedService } from '../knowledge/knowledge-base';
+import { HttpError, badRequest, notFound } from '../http/errors';
+import { discovery } from './discovery';
+import type { FeedbackRecord, FeedbackStore } from './feedback-store';
+import { handleHook } from './handle-hook';
+import type { HookDeps, HookOutcome } from './handle-hook';
+import { validateFeedback } from './request-schema';
+
+export interface CdsRouterDeps extends HookDeps {
+  feedback: FeedbackStore;
+  publicUrl?: string;
+  /** Called after each answered hook (audit and coverage-assertion storage hang off this). */
+  onHookAnswered?: (service: LoadedService, body: { hookInstance?: unknown }, outcome: HookOutcome) => void;
+}
+
+/** The public base URL: configured, or this request's scheme and host. */
+export function baseUrlOf(req: Request, publicUrl: string | undefined): string {
+  return publicUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+}
+
+/** CDS Hooks posts JSON; anything else is 415 (and the body is never parsed). */
+const requireJson: RequestHandler = (req, _res, next) => {
+  if (!req.is(['application/json', 'application/fhir+json', 'application/*+json'])) {
+    next(new HttpError(415, 'not-supported', 'Send the request as application/json.'));
+    return;
+  }
+  if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+    next(badRequest('The request body must be a JSON object.'));
+    return;
+  }
+  next();
+};
+
+/** CDS Hooks 2.0 endpoints: discovery, service invocation and feedback. */
+export function cdsRouter(deps: CdsRouterDeps): Router {
+  const router = Router();
+  const service = (param: string | string[] | undefined): LoadedService => {
+    const id = typeof param === 'string' ? param : undefined;
+    const s = id ? deps.knowledge.services.get(id) : undefined;
+    if (!s) throw notFound(`No CDS service with id "${String(id).slice(0, 64)}". GET /cds-services lists them.`);
+    return s;
+  };
+
+  router.get('/cds-services', (_req, res) => {
+    res.json(discovery(deps.knowledge, deps.now()));
+  });
+
+  router.post('/cds-services/:id', requireJson, async (req, res) => {
+    const s = service(req.params['id']);
+    res.locals['serviceId'] = s.definition.id;
+    const body = req.body as { hookInstance?: unknown };
+    if (typeof body.hookInstance === 'string' && body.hookInstance.length <= 64) res.locals['hookInstance'] = body.hookInstance;
+    const base = baseUrlOf(req, deps.publicUrl);
+    const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
+    deps.onHookAnswered?.(s, body, outcome);
+    res.json(outcome.response);
+  });
+
+  router.post('/cds-services/:id/feedback', requireJson, async (req, res) => {
+    const s = service(req.params['id']);
+    res.locals['serviceId'] = s.definition.id;
+    const problem = validateFeedback(req.body);
+    if (problem) throw badRequest(`${problem.location} ${problem.message}`, [problem.location]);
+    const receivedAt = deps.now().toISOString();
+    const items = (req.body as { feedback: Array<Record<string, unknown>> }).feedback;
+    const records: FeedbackRecord[] = items.map((f) => {
+      const reason = f['overrideReason'] as { reason?: { system?: string; code?: string; display?: string }; userComment?: string } | undefined;
+      const record: FeedbackRecord = {
+        serviceId: s.definition.id,
+        card: f['card'] as string,
+        outcome: f['outcome'] as FeedbackRecord['outcome'],
+        acceptedSuggestions: ((f['acceptedSuggestions'] as Array<{ id: string }> | undefined) ?? []).map((a) => a.id),
+        outcomeTimestamp: f['outcomeTimestamp'] as string,
+        receivedAt,
+      };
+      if (reason?.reason) record.overrideReason = { ...reason.reason };
+      if (reason?.userComment) record.userComment = reason.userComment;
+      return record;
+    });
+    await deps.feedback.add(records);
+    // CDS Hooks 2.0 defines no response body for feedback; an empty object is the usual answer.
+    res.status(200).json({});
+  });
+
+  return router;
+}

@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+
+/** The service's configuration, read from the environment once at start (README "Configuration"). */
+export interface AppConfig {
+  /** PORT — listening port (default 3000). */
+  port: number;
+  /** HOST — listening address (default 0.0.0.0). */
+  host: string;
+  /** CDS_PUBLIC_URL — the public base URL; card links are built on it. Default: derived from each request's Host. */
+  publicUrl?: string;
+  /** KNOWLEDGE_DIR — FHIR knowledge resources (default ./fhir-resources). */
+  knowledgeDir: string;
+  /** CDS_SERVICES_DIR — CDS service declarations (default ./cds-services). */
+  servicesDir: string;
+  /** PAYER_IDENTIFIERS — comma list of this plan's payor identifiers (`system|value`) or `Organization/id` references. */
+  payerIdentifiers: string[];
+  /** FHIR_TIMEOUT_MS — budget for each query to the EHR's FHIR server (default 2000, well inside CRD's 5 s). */
+  fhirTimeoutMs: number;
+  /** FHIR_MAX_RESPONSE_BYTES — the largest FHIR response read from the EHR (default 2 MiB). */
+  fhirMaxResponseBytes: number;
+  /** MAX_BODY_BYTES — the largest request body accepted (default 5 MiB; larger → 413). */
+  maxBodyBytes: number;
+  /** LOG_LEVEL — pino level (default info). */
+  logLevel: string;
+}
+
+function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${key} must be an integer from ${min} to ${max}, not "${raw}"`);
+  return n;
+}
+
+/** Reads and checks the configuration; throws with the key's name when a value is unusable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const publicUrl = env['CDS_PUBLIC_URL']?.replace(/\/+$/, '');
+  if (publicUrl !== undefined && publicUrl !== '' && !/^https?:\/\/[^\s/]+/.test(publicUrl)) throw new Error(`CDS_PUBLIC_URL must be an http(s) URL, not "${publicUrl}"`);
+  return {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env['HOST'] ?? '0.0.0.0',
+    ...(publicUrl ? { publicUrl } : {}),
+    knowledgeDir: resolve(env['KNOWLEDGE_DIR'] ?? 'fhir-resources'),
+    servicesDir: resolve(env['CDS_SERVICES_DIR'] ?? 'cds-services'),
+    payerIdentifiers: (env['PAYER_IDENTIFIERS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    fhirTimeoutMs: int(env, 'FHIR_TIMEOUT_MS', 2000, 50, 10_000),
+    fhirMaxResponseBytes: int(env, 'FHIR_MAX_RESPONSE_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    logLevel: env['LOG_LEVEL'] ?? 'info',
+  };
+}

@@ -1,0 +1,75 @@
+import type { OperationOutcome } from 'fhir/r4';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+
+/** FHIR issue-type codes this service uses (http://hl7.org/fhir/issue-type). */
+export type IssueCode = 'invalid' | 'structure' | 'required' | 'value' | 'not-found' | 'not-supported' | 'too-costly'
+  | 'security' | 'login' | 'exception' | 'timeout' | 'processing' | 'incomplete' | 'too-long' | 'throttled';
+
+/** An HTTP error rendered to the client as a FHIR OperationOutcome (Medplum-style typed errors). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly issueCode: IssueCode,
+    message: string,
+    readonly expression?: string[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** Builds a single-issue OperationOutcome. */
+export function operationOutcome(severity: 'error' | 'warning' | 'information', code: IssueCode, diagnostics: string, expression?: string[]): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity, code, diagnostics, ...(expression && expression.length > 0 ? { expression } : {}) }],
+  };
+}
+
+export const badRequest = (message: string, expression?: string[]): HttpError => new HttpError(400, 'invalid', message, expression);
+export const notFound = (message: string): HttpError => new HttpError(404, 'not-found', message);
+
+/** 404 for any route nobody answered. */
+export const unknownRoute: RequestHandler = (req, _res, next) => {
+  next(notFound(`No route for ${req.method} ${req.path}`));
+};
+
+/** Body-parser errors carry `type` and `status`; map them to precise codes. */
+function fromBodyParser(err: { type?: string; status?: number; message?: string }): HttpError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new HttpError(400, 'structure', 'The request body is not valid JSON.');
+    case 'entity.too.large':
+      return new HttpError(413, 'too-long', 'The request body is larger than this service accepts.');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpError(415, 'not-supported', 'Unsupported content encoding or charset; send UTF-8 JSON.');
+    case 'request.aborted':
+      return new HttpError(400, 'incomplete', 'The request was aborted before its body was received.');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The one error handler: every failure leaves as an OperationOutcome; a 500 never shows a stack or internal
+ * detail to the client (the log has it).
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const known = err instanceof HttpError ? err : fromBodyParser(err as { type?: string });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (known) {
+      if (known.headers) res.set(known.headers);
+      res.status(known.status).type('application/fhir+json').json(operationOutcome('error', known.issueCode, known.message, known.expression));
+      return;
+    }
+    logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+    res.status(500).type('application/fhir+json').json(operationOutcome('error', 'exception', 'Internal error; the event was logged.'));
+  };
+}

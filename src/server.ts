@@ -1,0 +1,59 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { createApp } from './app';
+import { loadConfig } from './config';
+import type { AppConfig } from './config';
+import { loadKnowledge } from './knowledge/knowledge-base';
+import { createLogger } from './logger';
+
+/** A running service and the way to stop it cleanly. */
+export interface RunningService {
+  server: Server;
+  url: string;
+  stop: () => Promise<void>;
+}
+
+/** Loads the knowledge, builds the app and listens. A knowledge problem throws before any port is opened. */
+export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
+  const knowledge = loadKnowledge({ knowledgeDir: config.knowledgeDir, servicesDir: config.servicesDir });
+  for (const warning of knowledge.warnings) logger.warn(warning);
+  const app = createApp({ config, knowledge, logger });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  // Keep-alive longer than typical load balancers' idle timeout, so they close first (no reset mid-request).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  logger.info({ url, services: [...knowledge.services.keys()] }, 'CDS Hooks service listening');
+  const stop = (): Promise<void> => new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+  return { server, url, stop };
+}
+
+async function main(): Promise<void> {
+  let logger = createLogger(process.env['LOG_LEVEL'] ?? 'info');
+  try {
+    const config = loadConfig();
+    logger = createLogger(config.logLevel);
+    const running = await startService(config, logger);
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'shutting down: finishing in-flight requests');
+      void running.stop().then(() => process.exit(0));
+      setTimeout(() => process.exit(1), 10_000).unref();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  } catch (e) {
+    // A broken knowledge file or configuration value: say exactly what, then refuse to start.
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();
