@@ -33,7 +33,7 @@ function payerOf(coverage: CoverageLike, us: PayerIdentity): 'ours' | 'other' | 
 }
 
 function coveragesIn(resource: Record<string, unknown> & { resourceType: string }): CoverageLike[] {
-  if (resource.resourceType === 'Coverage') return [resource as CoverageLike];
+  if (resource.resourceType === 'Coverage') return [resource];
   if (resource.resourceType !== 'Bundle') return [];
   const entries = Array.isArray(resource['entry']) ? (resource['entry'] as Array<{ resource?: CoverageLike }>) : [];
   return entries.map((e) => e?.resource).filter((r): r is CoverageLike => !!r && r.resourceType === 'Coverage');

@@ -1,4 +1,3 @@
-import type { SupportedHook } from '../fhir/constants';
 import { CRD_PRIMARY_HOOKS } from '../fhir/constants';
 import { applyPlan, findMatches } from '../engine/apply';
 import type { HookContext } from '../engine/apply';
@@ -69,7 +68,7 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
     ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
   };
   const baseEnv = { context: request.context, draftOrders: drafts.map((d) => d.resource), hook };
-  const matches = findMatches(plan, hook as SupportedHook, orders, baseEnv);
+  const matches = findMatches(plan, hook, orders, baseEnv);
   if (matches.length === 0) return empty;
 
   const dataRequest: DataRequest = {

@@ -7,6 +7,7 @@ import type { CoverageDecision, CoverageOutcome } from './coverage-information';
 import { asText, isTrue } from './fhirpath';
 import { instantiate } from './instantiate';
 import { escapeMarkdown } from './markdown';
+import { summariseEvidence } from './evidence-summary';
 import type { CompiledAction, CompiledPlan, CompiledRule } from './model';
 
 /** An order as it arrived in draftOrders, with its `Type/id` reference. */
@@ -72,6 +73,10 @@ function orderEnv(plan: CompiledPlan, order: OrderInScope, base: Record<string, 
     planDefinition: plan.resource,
     policyReviewed: plan.lastReviewed ?? 'unknown',
     policyNextReview: plan.nextReview ?? 'unknown',
+    evidence: plan.evidence,
+    evidenceSummary: plan.evidenceSummary,
+    evidenceLead: plan.evidence[0] ? summariseEvidence(plan.evidence[0]) : 'none recorded',
+    evidenceCertainty: plan.evidenceCertainty ?? 'unrated',
   };
 }
 
@@ -144,7 +149,7 @@ function links(b: Build, docs: RelatedArtifact[] | undefined): RelatedArtifact[]
 }
 
 /** One PlanDefinition action → one RequestGroup action (a card, suggestion, suggestion action or coverage update). */
-function applyAction(b: Build, source: CompiledAction, depth: number): RequestGroupAction {
+function applyAction(b: Build, source: CompiledAction): RequestGroupAction {
   const a = source.action;
   const out: RequestGroupAction = { id: b.req.newId() };
   if (a.title) out.title = a.title;
@@ -153,7 +158,7 @@ function applyAction(b: Build, source: CompiledAction, depth: number): RequestGr
   if (a.code) out.code = a.code;
   if (a.extension) out.extension = a.extension.filter((e) => e.url !== COVERAGE_INFORMATION_URL);
   if (out.extension?.length === 0) delete out.extension;
-  const docs = links(b, a.documentation);
+  const docs = links(b, source.documentation);
   if (docs) out.documentation = docs;
   if (a.selectionBehavior) out.selectionBehavior = a.selectionBehavior;
   if (a.type) out.type = a.type;
@@ -191,10 +196,10 @@ function applyAction(b: Build, source: CompiledAction, depth: number): RequestGr
     const existing = Array.isArray(updated['extension']) ? (updated['extension'] as Extension[]).filter((e) => e?.url !== COVERAGE_INFORMATION_URL) : [];
     updated['extension'] = [...existing, ...extensions];
     b.contained.push(updated as unknown as FhirResource);
-    out.resource = { reference: `#${String(updated['id'] ?? '')}` };
+    out.resource = { reference: `#${b.match.order.resource['id'] as string}` };
     b.decisions.push(...decisions);
   }
-  if (source.children.length > 0) out.action = source.children.map((child) => applyAction(b, child, depth + 1));
+  if (source.children.length > 0) out.action = source.children.map((child) => applyAction(b, child));
   return out;
 }
 
@@ -212,7 +217,7 @@ export function applyPlan(req: ApplyRequest): ApplyResult {
       id: req.newId(),
       ...(match.rule.action.title ? { title: match.rule.action.title } : {}),
       extension: [{ url: EXT_ASSOCIATED_RESOURCE, valueReference: { reference: match.order.reference } }],
-      action: match.rule.children.map((child) => applyAction(b, child, 1)),
+      action: match.rule.children.map((child) => applyAction(b, child)),
     };
     return group;
   });

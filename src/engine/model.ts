@@ -1,4 +1,5 @@
-import type { ActivityDefinition, PlanDefinition, PlanDefinitionAction } from 'fhir/r4';
+import type { ActivityDefinition, PlanDefinition, PlanDefinitionAction, RelatedArtifact } from 'fhir/r4';
+import type { EvidenceLike } from './evidence-summary';
 import type { CompiledExpression } from './fhirpath';
 
 /** A dynamicValue compiled once at load: where the value goes and how it is computed (FHIR R4 dynamicValue). */
@@ -18,6 +19,8 @@ export interface CompiledAction {
   action: PlanDefinitionAction;
   dynamicValues: CompiledDynamicValue[];
   activity?: CompiledActivity;
+  /** action.documentation with links to knowledge resources (Evidence, Citation) resolved to their URL and title. */
+  documentation: RelatedArtifact[];
   children: CompiledAction[];
 }
 
@@ -44,4 +47,10 @@ export interface CompiledPlan {
   /** Display strings for review dates ("7/2025"), computed once. */
   lastReviewed?: string;
   nextReview?: string;
+  /** The R4B Evidence the plan is justified by (relatedArtifact type justification), in the plan's order. */
+  evidence: EvidenceLike[];
+  /** Markdown bullets summarising that evidence from its statistics; `%evidenceSummary` in expressions. */
+  evidenceSummary: string;
+  /** The certainty rating the evidence carries ("low"); `%evidenceCertainty`. */
+  evidenceCertainty?: string;
 }

@@ -37,6 +37,11 @@ export const EXT_ASSOCIATED_RESOURCE = `${ENGINE_EXTENSION_BASE}cds-associated-r
 /** On a PlanDefinition: when the publisher will next review the policy (no R4 element exists). */
 export const EXT_NEXT_REVIEW_DATE = `${ENGINE_EXTENSION_BASE}artifact-nextReviewDate`;
 
+/** On an R4B Evidence.statistic: when the figure was measured (valueQuantity, UCUM time; 0 = before the procedure). */
+export const EXT_EVIDENCE_TIMEPOINT = `${ENGINE_EXTENSION_BASE}evidence-timepoint`;
+/** On an R4B Evidence.statistic: the arm or subgroup the figure is about (valueString). */
+export const EXT_EVIDENCE_GROUP = `${ENGINE_EXTENSION_BASE}evidence-group`;
+
 /** Systems that identify CPT codes in the wild (codes.md: CPT URI, the CPT OID, and HCPCS URIs some EHRs use). */
 export const CPT_SYSTEM = 'http://www.ama-assn.org/go/cpt';
 

@@ -1,4 +1,6 @@
-import type { ActivityDefinition, Expression, PlanDefinition, PlanDefinitionAction, PlanDefinitionActionDynamicValue } from 'fhir/r4';
+import type { ActivityDefinition, Expression, PlanDefinition, PlanDefinitionAction, PlanDefinitionActionDynamicValue, RelatedArtifact } from 'fhir/r4';
+import { evidenceBullets, overallCertainty, studyLabel } from '../engine/evidence-summary';
+import type { EvidenceLike } from '../engine/evidence-summary';
 import { EXT_NEXT_REVIEW_DATE, FHIRPATH_LANGUAGE, PLAN_DEFINITION_TYPE_SYSTEM, SUPPORTED_HOOKS } from '../fhir/constants';
 import type { CompiledExpression, ValueSetLookup } from '../engine/fhirpath';
 import { compileFhirPath } from '../engine/fhirpath';
@@ -71,19 +73,37 @@ function compileActivity(ctx: Ctx, ref: string, path: string): CompiledActivity 
   return { resource: ad, dynamicValues: compileDynamicValues(adCtx, ad.dynamicValue, 'ActivityDefinition') };
 }
 
+/**
+ * A documentation entry may point at a knowledge resource instead of a URL (`resource` = an Evidence or Citation
+ * canonical): the link then takes the resource's own title and web address, so editing the Evidence edits the card.
+ */
+function resolveDocumentation(ctx: Ctx, docs: RelatedArtifact[] | undefined, path: string): RelatedArtifact[] {
+  return (docs ?? []).map((doc, i) => {
+    if (doc.url || !doc.resource) {
+      if (!doc.url) ctx.problems.push({ file: ctx.file, path: `${path}.documentation[${i}]`, message: 'a link needs a url or a resource' });
+      return doc;
+    }
+    const target = ctx.canonicals.resolve(doc.resource) as (EvidenceLike & { citedArtifact?: { webLocation?: Array<{ url?: string }> } }) | undefined;
+    const url = target?.relatedArtifact?.find((a) => a.url)?.url ?? target?.citedArtifact?.webLocation?.find((w) => w.url)?.url;
+    if (!target || !url) {
+      ctx.problems.push({ file: ctx.file, path: `${path}.documentation[${i}].resource`, message: `${doc.resource} must resolve to a loaded resource with a web address` });
+      return doc;
+    }
+    return { ...doc, url, label: doc.label ?? target.title ?? studyLabel(target) };
+  });
+}
+
 function compileAction(ctx: Ctx, action: PlanDefinitionAction, path: string): CompiledAction {
   const compiled: CompiledAction = {
     action,
     dynamicValues: compileDynamicValues(ctx, action.dynamicValue, path),
+    documentation: resolveDocumentation(ctx, action.documentation, path),
     children: (action.action ?? []).map((child, i) => compileAction(ctx, child, `${path}.action[${i}]`)),
   };
   if (action.definitionCanonical) {
     const activity = compileActivity(ctx, action.definitionCanonical, `${path}.definitionCanonical`);
     if (activity) compiled.activity = activity;
   }
-  (action.documentation ?? []).forEach((doc, i) => {
-    if (!doc.url) ctx.problems.push({ file: ctx.file, path: `${path}.documentation[${i}].url`, message: 'a link needs a url' });
-  });
   return compiled;
 }
 
@@ -120,7 +140,13 @@ export function compilePlan(plan: PlanDefinition, file: string, problems: Knowle
   const rules = (plan.action ?? []).map((a, i) => compileRule(ctx, a, i)).filter((r): r is CompiledRule => r !== undefined);
   if (rules.length === 0) problems.push({ file, path: 'PlanDefinition.action', message: 'no rules' });
   const nextReviewDate = plan.extension?.find((e) => e.url === EXT_NEXT_REVIEW_DATE)?.valueDate;
-  const compiled: CompiledPlan = { resource: plan, canonical: `${plan.url ?? ''}|${plan.version ?? ''}`, rules };
+  const evidence = (plan.relatedArtifact ?? [])
+    .filter((a) => a.type === 'justification' && a.resource)
+    .map((a) => canonicals.resolve(a.resource ?? '') as EvidenceLike | undefined)
+    .filter((e): e is EvidenceLike => e?.resourceType === 'Evidence');
+  const compiled: CompiledPlan = { resource: plan, canonical: `${plan.url ?? ''}|${plan.version ?? ''}`, rules, evidence, evidenceSummary: evidenceBullets(evidence) };
+  const certainty = overallCertainty(evidence);
+  if (certainty) compiled.evidenceCertainty = certainty;
   const lastReviewed = displayMonth(plan.lastReviewDate);
   const nextReview = displayMonth(nextReviewDate);
   if (lastReviewed) compiled.lastReviewed = lastReviewed;

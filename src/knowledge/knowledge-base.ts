@@ -11,6 +11,7 @@ import type { ServiceDefinition } from './service-definition';
 import { indexValueSet, valueSetCodes } from './valueset-index';
 import type { IndexedValueSet } from './valueset-index';
 import { EXT_NEXT_REVIEW_DATE } from '../fhir/constants';
+import { checkKnowledgeRules } from './rules';
 
 /** A CDS service with the PlanDefinition it applies, resolved. */
 export interface LoadedService {
@@ -23,6 +24,8 @@ export interface LoadedService {
 export interface KnowledgeBase {
   /** Every resource, keyed `Type/id`. */
   resources: ReadonlyMap<string, FhirResource>;
+  /** The file each resource came from, keyed `Type/id`. */
+  files: ReadonlyMap<string, string>;
   canonicals: CanonicalIndex;
   valueSets: ReadonlyMap<string, IndexedValueSet>;
   plans: ReadonlyMap<string, CompiledPlan>;
@@ -114,6 +117,8 @@ export function loadKnowledge(options: LoadOptions): KnowledgeBase {
     }
   }
 
+  problems.push(...checkKnowledgeRules({ resources, files, canonicals }));
+
   const valueSets = new Map<string, IndexedValueSet>();
   for (const [key, r] of resources) {
     if (r.resourceType !== 'ValueSet') continue;
@@ -162,5 +167,5 @@ export function loadKnowledge(options: LoadOptions): KnowledgeBase {
   }
 
   if (problems.length > 0) throw new KnowledgeLoadError(problems);
-  return { resources, canonicals, valueSets, plans, services, warnings };
+  return { resources, files, canonicals, valueSets, plans, services, warnings };
 }

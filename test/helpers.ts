@@ -1,0 +1,136 @@
+/**
+ * Shared test fixtures: the app built on the real knowledge with a pinned clock and deterministic ids, request
+ * builders shaped like what EHRs send, and a real HTTP FHIR server on a loopback port.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import pino from 'pino';
+import type { Express } from 'express';
+import { createApp } from '../src/app';
+import type { AppDeps } from '../src/app';
+import { loadConfig } from '../src/config';
+import type { AppConfig } from '../src/config';
+import { loadKnowledge } from '../src/knowledge/knowledge-base';
+import type { KnowledgeBase } from '../src/knowledge/knowledge-base';
+import { MemoryFeedbackStore } from '../src/cds/feedback-store';
+
+export const ROOT = resolve(__dirname, '..');
+export const KNOWLEDGE_DIR = resolve(ROOT, 'fhir-resources');
+export const SERVICES_DIR = resolve(ROOT, 'cds-services');
+/** "Today" in tests: before the policy's next review (11/2026 → overdue from 2026-12-01). */
+export const NOW = new Date('2026-11-23T12:00:00.000Z');
+
+export const CPT = 'http://www.ama-assn.org/go/cpt';
+export const HCPCS = 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
+export const CPT_OID = 'urn:oid:2.16.840.1.113883.6.12';
+export const ICD10PCS = 'http://www.cms.gov/Medicare/Coding/ICD10';
+export const COVERAGE_INFO_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+export const CARD_TYPE = 'http://terminology.hl7.org/CodeSystem/cdshooks-card-type';
+
+let cached: KnowledgeBase | undefined;
+/** The real knowledge in fhir-resources/ and cds-services/, loaded once per test file. */
+export function realKnowledge(): KnowledgeBase {
+  cached ??= loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: NOW });
+  return cached;
+}
+
+/** Deterministic UUIDs: 00000000-0000-4000-8000-000000000001, …002, … */
+export function sequentialIds(): () => string {
+  let n = 0;
+  return () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
+}
+
+export const silentLogger = pino({ level: 'silent' });
+
+export interface TestApp {
+  app: Express;
+  feedback: MemoryFeedbackStore;
+  config: AppConfig;
+}
+
+/** The app as `npm start` builds it, with a pinned clock and sequential ids. */
+export function testApp(options: { env?: Record<string, string>; knowledge?: KnowledgeBase; deps?: Partial<AppDeps> } = {}): TestApp {
+  const config = loadConfig({ CDS_PUBLIC_URL: 'https://payer.example', ...options.env });
+  const feedback = new MemoryFeedbackStore();
+  const app = createApp({
+    config,
+    knowledge: options.knowledge ?? realKnowledge(),
+    logger: silentLogger,
+    feedback,
+    now: () => NOW,
+    newId: sequentialIds(),
+    ...options.deps,
+  });
+  return { app, feedback, config };
+}
+
+type Json = Record<string, unknown>;
+
+/** A draft ServiceRequest with the given codings and/or text. */
+export function serviceRequest(id: string, code: { coding?: Json[]; text?: string }, extra: Json = {}): Json {
+  return {
+    resourceType: 'ServiceRequest', id, status: 'draft', intent: 'order', code,
+    subject: { reference: 'Patient/p1' }, requester: { reference: 'Practitioner/d1' }, authoredOn: '2026-11-23T11:00:00Z', ...extra,
+  };
+}
+
+/** A sacroplasty order coded CPT 0200T. */
+export const sacroplasty = (id = 'sr1', extra: Json = {}): Json =>
+  serviceRequest(id, { coding: [{ system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' }] }, extra);
+
+/** The member's active Coverage with this plan, as a searchset Bundle (the CRD `coverage` prefetch). */
+export function coverageBundle(id = 'c1', payor: Json[] = [{ display: 'AmeriHealth Caritas VIP Care' }]): Json {
+  return { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Coverage', id, status: 'active', beneficiary: { reference: 'Patient/p1' }, payor } }] };
+}
+
+export const patient = (): Json => ({ resourceType: 'Patient', id: 'p1', birthDate: '1948-03-02', gender: 'female' });
+
+/** A hook request as an EHR sends it; order-select selects every order unless `selections` is given. */
+export function hookRequest(hook: 'order-select' | 'order-sign', orders: Json[], options: { selections?: string[]; prefetch?: Json | null; extra?: Json; context?: Json } = {}): Json {
+  const context: Json = {
+    userId: 'Practitioner/d1', patientId: 'p1', encounterId: 'e1',
+    draftOrders: { resourceType: 'Bundle', type: 'collection', entry: orders.map((resource) => ({ resource })) },
+    ...(hook === 'order-select' ? { selections: options.selections ?? orders.map((o) => `${String(o['resourceType'])}/${String(o['id'])}`) } : {}),
+    ...options.context,
+  };
+  const req: Json = {
+    hook, hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea', fhirServer: 'http://127.0.0.1:9/fhir', context,
+    ...options.extra,
+  };
+  if (options.prefetch !== null) req['prefetch'] = options.prefetch ?? { patient: patient(), coverage: coverageBundle() };
+  return req;
+}
+
+export interface FhirTestServer {
+  url: string;
+  /** Every request the server saw: method, url and the Authorization header. */
+  requests: Array<{ method: string; url: string; authorization?: string }>;
+  close: () => Promise<void>;
+}
+
+/** A real HTTP server on 127.0.0.1:<random port> that answers with `handler` (a small FHIR server for tests). */
+export async function startFhirServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<FhirTestServer> {
+  const requests: FhirTestServer['requests'] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/fhir`,
+    requests,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+/** Answers FHIR JSON. */
+export function sendFhir(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/fhir+json' });
+  res.end(JSON.stringify(body));
+}
