@@ -60,7 +60,8 @@ export class FhirSchemaValidator {
 
   /** Problems with one resource; empty when it is valid. `version` defaults to the type's knowledge version. */
   validate(resource: { resourceType: string }, version: FhirVersion = fhirVersionOf(resource.resourceType)): SchemaProblem[] {
-    const key = `${version}#${resource.resourceType}`;
+    const { resourceType } = resource;
+    const key = `${version}#${resourceType}`;
     let validate = this.validators.get(key);
     if (!validate) {
       const ajv = this.schemaFor(version);
@@ -75,7 +76,7 @@ export class FhirSchemaValidator {
     for (const e of validate.errors ?? []) {
       // oneOf/anyOf/const noise from contained ResourceList branches says nothing the other errors do not.
       if (['oneOf', 'anyOf', 'if'].includes(e.keyword)) continue;
-      const path = pathOf(resource.resourceType, e.instancePath);
+      const path = pathOf(resourceType, e.instancePath);
       const message = e.keyword === 'additionalProperties'
         ? `unknown element "${String((e.params as { additionalProperty?: string }).additionalProperty)}"`
         : e.keyword === 'required' ? `missing required element "${String((e.params as { missingProperty?: string }).missingProperty)}"`
