@@ -8,6 +8,7 @@ import type { KnowledgeBase } from './knowledge/knowledge-base';
 import { cdsRouter } from './cds/routes';
 import type { CdsRouterDeps } from './cds/routes';
 import { pagesRouter } from './cds/pages';
+import { fhirRouter } from './fhir-endpoint/routes';
 import { parsePayerIdentity } from './cds/coverage';
 import type { FeedbackStore } from './cds/feedback-store';
 import { MemoryFeedbackStore } from './cds/feedback-store';
@@ -35,16 +36,20 @@ export function createApp(deps: AppDeps): Express {
   // CDS Hooks §Security: browser clients (the CDS Hooks sandbox, SMART apps) preflight every call.
   app.use(cors({ origin: '*', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'], exposedHeaders: ['X-Request-Id'], maxAge: 86400 }));
   app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: true }));
-  app.use(cdsRouter({
+  const shared = {
     knowledge,
-    feedback: deps.feedback ?? new MemoryFeedbackStore(),
     payer: parsePayerIdentity(config.payerIdentifiers),
-    fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
     now: deps.now ?? (() => new Date()),
     newId: deps.newId ?? randomUUID,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+  };
+  app.use(cdsRouter({
+    ...shared,
+    feedback: deps.feedback ?? new MemoryFeedbackStore(),
+    fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
     ...(deps.onHookAnswered ? { onHookAnswered: deps.onHookAnswered } : {}),
   }));
+  app.use(fhirRouter(shared));
   app.use(pagesRouter(knowledge));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

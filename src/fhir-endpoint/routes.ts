@@ -1,0 +1,139 @@
+import { Router } from 'express';
+import type { Request, Response } from 'express';
+import type { ValueSet } from 'fhir/r4';
+import type { KnowledgeBase } from '../knowledge/knowledge-base';
+import { HttpError, badRequest, notFound } from '../http/errors';
+import { baseUrlOf } from '../cds/routes';
+import type { PayerIdentity } from '../cds/coverage';
+import { valueSetCodes } from '../knowledge/valueset-index';
+import { applyOperation } from './apply-operation';
+import { FHIR_JSON, capabilityStatement } from './capability';
+import { KnowledgeRepository } from './repository';
+import type { StoredResource } from './repository';
+import { search } from './search';
+
+export interface FhirRouterDeps {
+  knowledge: KnowledgeBase;
+  payer: PayerIdentity;
+  now: () => Date;
+  newId: () => string;
+  publicUrl?: string;
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const TYPE = /^[A-Z][A-Za-z]{1,63}$/;
+
+function send(res: Response, status: number, body: unknown): void {
+  res.status(status).type(FHIR_JSON).send(JSON.stringify(body));
+}
+
+/** ETag / Last-Modified from the resource version; honours If-None-Match and If-Modified-Since with 304. */
+function sendStored(req: Request, res: Response, stored: StoredResource): void {
+  const etag = `W/"${stored.versionId}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Last-Modified', stored.lastModified.toUTCString());
+  const inm = req.get('if-none-match');
+  const ims = req.get('if-modified-since');
+  const notModified = inm ? inm.split(',').map((s) => s.trim()).includes(etag) : ims ? stored.lastModified.getTime() <= Date.parse(ims) : false;
+  if (notModified) {
+    res.status(304).end();
+    return;
+  }
+  send(res, 200, stored.resource);
+}
+
+/** A ValueSet with its expansion: the stored one, or computed from the enumerated compose. */
+function expand(vs: ValueSet, now: Date): ValueSet {
+  if (vs.expansion) return vs;
+  const contains = valueSetCodes(vs).map((c) => ({ system: c.system, code: c.code }));
+  return { ...vs, expansion: { timestamp: now.toISOString(), total: contains.length, contains } };
+}
+
+/**
+ * The knowledge as a read-only FHIR R4B endpoint at /fhir: metadata, read, search, ValueSet/$expand and
+ * PlanDefinition/$apply. Everything else is 404 (unknown type or id), 400 (bad parameter or body) or 405 (writes),
+ * always as an OperationOutcome.
+ */
+export function fhirRouter(deps: FhirRouterDeps): Router {
+  const repo = new KnowledgeRepository(deps.knowledge);
+  const router = Router();
+  const started = deps.now().toISOString();
+
+  const typeOf = (type: string): string => {
+    if (!TYPE.test(type) || !repo.hasType(type)) throw notFound(`Resource type "${type.slice(0, 64)}" is not served here. GET /fhir/metadata lists the types.`);
+    return type;
+  };
+  const readOf = (type: string, id: string): StoredResource => {
+    const stored = ID.test(id) ? repo.read(typeOf(type), id) : undefined;
+    if (!stored) throw notFound(`${type}/${id.slice(0, 64)} is not known.`);
+    return stored;
+  };
+  const searchset = (req: Request, type: string, found: StoredResource[]): Record<string, unknown> => {
+    const base = `${baseUrlOf(req, deps.publicUrl)}/fhir`;
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: found.length,
+      link: [{ relation: 'self', url: `${base}${req.originalUrl.slice(req.originalUrl.indexOf('/fhir') + 5)}` }],
+      entry: found.map((s) => ({ fullUrl: `${base}/${type}/${s.resource.id}`, resource: s.resource, search: { mode: 'match' } })),
+    };
+  };
+
+  router.get('/fhir/metadata', (req, res) => {
+    send(res, 200, capabilityStatement(repo, baseUrlOf(req, deps.publicUrl), started));
+  });
+
+  router.get('/fhir/*segments', (req, res) => {
+    const segments = (req.params as { segments: string[] }).segments;
+    const [type = '', second, third, ...rest] = segments;
+    if (rest.length > 0) throw notFound('No such FHIR interaction.');
+    if (second === undefined) {
+      send(res, 200, searchset(req, typeOf(type), search(repo.all(typeOf(type)), req.query)));
+      return;
+    }
+    if (type === 'ValueSet' && (second === '$expand' || third === '$expand')) {
+      const query = { ...req.query } as Record<string, unknown>;
+      let stored: StoredResource | undefined;
+      if (second === '$expand') {
+        const url = query['url'];
+        delete query['url'];
+        if (typeof url !== 'string') throw badRequest('$expand needs a url parameter (or use ValueSet/{id}/$expand).', ['url']);
+        stored = search(repo.all('ValueSet'), { url })[0];
+        if (!stored) throw notFound(`No ValueSet with url ${url.slice(0, 256)}.`);
+      } else stored = readOf(type, second);
+      const extra = Object.keys(query).filter((k) => k !== '_format');
+      if (extra.length > 0) throw badRequest(`$expand does not support the parameter "${extra[0]?.slice(0, 64) ?? ''}".`, [extra[0] ?? '']);
+      send(res, 200, expand(stored.resource as unknown as ValueSet, deps.now()));
+      return;
+    }
+    if (third !== undefined) throw notFound(`No operation ${third.slice(0, 64)} on ${type}.`);
+    if (Object.keys(req.query).some((k) => k !== '_format')) throw badRequest('A read takes no parameters.', []);
+    sendStored(req, res, readOf(type, second));
+  });
+
+  router.post('/fhir/PlanDefinition/:id/\\$apply', (req, res) => {
+    const stored = readOf('PlanDefinition', req.params['id'] ?? '');
+    const plan = deps.knowledge.plans.get(`PlanDefinition/${stored.resource.id}`);
+    if (!plan) throw notFound(`PlanDefinition/${stored.resource.id} is not applicable.`);
+    if (!req.is(['application/fhir+json', 'application/json'])) throw new HttpError(415, 'not-supported', 'Send Parameters as application/fhir+json.');
+    const base = baseUrlOf(req, deps.publicUrl);
+    const requestGroup = applyOperation(plan, req.body, {
+      knowledge: deps.knowledge,
+      payer: deps.payer,
+      now: deps.now,
+      newId: deps.newId,
+      resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
+    });
+    send(res, 200, requestGroup);
+  });
+
+  // Read-only: every write interaction is 405 (FHIR R4 http.html: not allowed on this endpoint).
+  router.all('/fhir{/*segments}', (req, _res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      next();
+      return;
+    }
+    next(new HttpError(405, 'not-supported', `${req.method} is not allowed: this FHIR endpoint is read-only.`, undefined, { Allow: 'GET, HEAD' }));
+  });
+  return router;
+}
