@@ -84,7 +84,7 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
   });
 
   router.get('/fhir/*segments', (req, res) => {
-    const segments = (req.params as { segments: string[] }).segments;
+    const segments = (req.params).segments;
     const [type = '', second, third, ...rest] = segments;
     if (rest.length > 0) throw notFound('No such FHIR interaction.');
     if (second === undefined) {
