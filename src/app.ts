@@ -35,7 +35,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLog(logger));
   // CDS Hooks §Security: browser clients (the CDS Hooks sandbox, SMART apps) preflight every call.
   app.use(cors({ origin: '*', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'], exposedHeaders: ['X-Request-Id'], maxAge: 86400 }));
-  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: true }));
+  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: false }));
+  // strict: false so a JSON string or number body reaches the routes, which say "must be a JSON object" (it is valid JSON).
   const shared = {
     knowledge,
     payer: parsePayerIdentity(config.payerIdentifiers),

@@ -81,7 +81,8 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
   };
   // The patient is read only when the EHR sent it; the decision rests on Coverage (data minimisation, CRD §Privacy).
   const patient: ResolvedData | undefined = request.prefetch && 'patient' in request.prefetch ? await resolveKey('patient', dataRequest) : undefined;
-  const coverage = await resolveKey('coverage', dataRequest);
+  // The EHR says the patient does not exist: the outcome (no-member-found) is known, so the EHR is not queried.
+  const coverage: ResolvedData = patient?.status === 'absent' ? { status: 'absent' } : await resolveKey('coverage', dataRequest);
   const outcome = coverageOutcome(patient, coverage, deps.payer);
   if (outcome.kind === 'other-payer') return empty;
 

@@ -87,12 +87,27 @@ const validators = Object.fromEntries(Object.entries(contextSchemas).map(([hook,
   hook, ajv.compile({ ...base, properties: { ...base.properties, context } }),
 ])) as Record<SupportedHook, ReturnType<typeof ajv.compile>>;
 
+/** What a failed pattern means, by property name: people read these, not regular expressions. */
+const PATTERN_MEANING: Record<string, string> = {
+  hookInstance: 'must be a UUID (e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea)',
+  userId: 'must be a FHIR reference such as Practitioner/123',
+  selections: 'must hold FHIR references such as ServiceRequest/123',
+  patientId: 'must be a FHIR id (1–64 letters, digits, "-" or ".")',
+  encounterId: 'must be a FHIR id (1–64 letters, digits, "-" or ".")',
+  id: 'must be a FHIR id (1–64 letters, digits, "-" or ".")',
+  resourceType: 'must be a FHIR resource type',
+  fhirServer: 'must be an http(s) URL',
+  token_type: 'must be "Bearer"',
+  outcomeTimestamp: 'must be an ISO 8601 date-time with a time zone (e.g. 2026-11-23T10:05:00Z)',
+};
+
 /** Converts an ajv error to "context.selections: must have at least 1 item" with a FHIRPath-like location. */
 function describe(e: ErrorObject): { location: string; message: string } {
   let location = e.instancePath.slice(1).replace(/\//g, '.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
   if (e.keyword === 'required') location = [location, (e.params as { missingProperty: string }).missingProperty].filter(Boolean).join('.');
   if (e.keyword === 'dependencies') location = 'fhirServer';
-  const message = e.keyword === 'required' ? 'is required'
+  const message = e.keyword === 'pattern' ? PATTERN_MEANING[location.replace(/\[\d+\]/g, '').split('.').pop() ?? ''] ?? `has an invalid format`
+    : e.keyword === 'required' ? 'is required'
     : e.keyword === 'dependencies' ? 'is required when fhirAuthorization is present'
       : e.keyword === 'const' ? `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`
         : e.message ?? 'is invalid';

@@ -1,0 +1,308 @@
+/**
+ * Discovery and the CRD configuration options (crd.md "Discovery extension and configuration"): what discovery
+ * offers, that each option is honoured, that unknown elements are ignored and wrongly typed options are rejected.
+ */
+import request from 'supertest';
+import { hookRequest, sacroplasty, testApp } from './helpers';
+
+type Json = Record<string, unknown>;
+
+const SIGN = '/cds-services/sacroplasty-order-sign';
+const SELECT = '/cds-services/sacroplasty-order-select';
+const WARNING = 'Sacroplasty not covered by AmeriHealth Caritas VIP Care (investigational, CCP.1247); covered alternatives below';
+const REFERENCE = 'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence';
+const SMART = 'Open the VIP Care policy app: decision, evidence and covered alternatives';
+
+const CONFIGURATION_OPTIONS = [
+  {
+    code: 'coverage-info',
+    type: 'boolean',
+    name: 'Coverage information',
+    description: 'Return the coverage decision (covered, not covered, indeterminate) as a coverage-information system action on each order decided.',
+    default: true,
+  },
+  {
+    code: 'therapy-alternatives-req',
+    type: 'boolean',
+    name: 'Required therapy alternatives',
+    description: 'Cards saying an ordered service is not covered, offering the covered alternatives as replacement orders.',
+    default: true,
+  },
+  {
+    code: 'guideline',
+    type: 'boolean',
+    name: 'Policy and evidence',
+    description: 'Cards linking the plan\'s clinical policy, its evidence, and the details app.',
+    default: true,
+  },
+  {
+    code: 'max-cards',
+    type: 'integer',
+    name: 'Maximum cards',
+    description: 'The most cards returned in one response; the most severe are kept.',
+    default: 20,
+  },
+];
+
+/** CRD's standard prefetch for order hooks. */
+const PREFETCH = {
+  patient: 'Patient/{{context.patientId}}',
+  coverage: 'Coverage?patient={{context.patientId}}&status=active',
+  encounter: 'Encounter/{{context.encounterId}}',
+};
+const TITLE = 'AmeriHealth Caritas VIP Care coverage: percutaneous sacroplasty (CCP.1247)';
+const DESCRIPTION = 'Warns that percutaneous sacroplasty is investigational and not covered under VIP Care clinical policy CCP.1247, offers the covered '
+  + 'alternatives as replacement orders, links the policy and its evidence, and returns Da Vinci CRD coverage information.';
+const USAGE = 'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it).';
+
+describe('discovery: GET /cds-services', () => {
+  it('lists the two services with hooks, ids, CRD standard prefetch, davinci-crd.version 2.2 and the configuration options', async () => {
+    const { app } = testApp();
+    const res = await request(app).get('/cds-services');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.body).toEqual({
+      services: [
+        {
+          hook: 'order-select',
+          id: 'sacroplasty-order-select',
+          title: TITLE,
+          description: `${DESCRIPTION} Fires on the selected orders only; other draft orders are context.`,
+          prefetch: PREFETCH,
+          usageRequirements: USAGE,
+          extension: { 'davinci-crd.version': ['2.2'], 'davinci-crd.configuration-options': CONFIGURATION_OPTIONS },
+        },
+        {
+          hook: 'order-sign',
+          id: 'sacroplasty-order-sign',
+          title: TITLE,
+          description: `${DESCRIPTION} Fires on every draft order being signed and always returns coverage information for the sacroplasty orders it decides on.`,
+          prefetch: PREFETCH,
+          usageRequirements: USAGE,
+          extension: { 'davinci-crd.version': ['2.2'], 'davinci-crd.configuration-options': CONFIGURATION_OPTIONS },
+        },
+      ],
+    });
+  });
+
+  it('every configuration option code is unique and every version matches the CRD pattern', async () => {
+    const { app } = testApp();
+    const res = await request(app).get('/cds-services');
+    for (const s of res.body.services as Array<{ extension: Record<string, unknown> }>) {
+      const options = s.extension['davinci-crd.configuration-options'] as Array<{ code: string; name: string; description: string }>;
+      for (const key of ['code', 'name', 'description'] as const) expect(new Set(options.map((o) => o[key])).size).toBe(options.length);
+      for (const v of s.extension['davinci-crd.version'] as string[]) expect(v).toMatch(/^[1-9]\d*\.\d+$/);
+    }
+  });
+});
+
+/** Sends one request to a fresh app (ids restart at …001, so answers of separate calls compare equal). */
+async function send(path: string, body: Json): Promise<request.Response> {
+  const { app } = testApp();
+  return request(app).post(path).send(body);
+}
+
+const signWith = (configuration?: Json, options: Parameters<typeof hookRequest>[2] = {}): Json => {
+  const body = hookRequest('order-sign', [sacroplasty()], options);
+  if (configuration) body['extension'] = { ...(body['extension'] as Json | undefined), 'davinci-crd.configuration': configuration };
+  return body;
+};
+const summaries = (res: request.Response): string[] => (res.body.cards as Array<{ summary: string }>).map((c) => c.summary);
+
+describe('configuration: each option is honoured', () => {
+  let baseline: request.Response;
+  beforeAll(async () => {
+    baseline = await send(SIGN, signWith());
+  });
+
+  it('the baseline without configuration has three cards and one coverage-information action', () => {
+    expect(baseline.status).toBe(200);
+    expect(summaries(baseline)).toEqual([WARNING, REFERENCE, SMART]);
+    expect(baseline.body.systemActions).toHaveLength(1);
+  });
+
+  it('when coverage-info is false then systemActions is present but empty and the cards are unchanged', async () => {
+    const res = await send(SIGN, signWith({ 'coverage-info': false }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: baseline.body.cards, systemActions: [] });
+  });
+
+  it('when coverage-info is false on order-select then no systemActions key and the same cards', async () => {
+    const select = (configuration?: Json): Json => {
+      const body = hookRequest('order-select', [sacroplasty()]);
+      if (configuration) body['extension'] = { 'davinci-crd.configuration': configuration };
+      return body;
+    };
+    const plain = await send(SELECT, select());
+    const res = await send(SELECT, select({ 'coverage-info': false }));
+    expect(plain.body.systemActions).toHaveLength(1);
+    expect(res.body).toEqual({ cards: plain.body.cards });
+  });
+
+  it('when coverage-info is true then the answer is the default one', async () => {
+    const res = await send(SIGN, signWith({ 'coverage-info': true }));
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when therapy-alternatives-req is false then there is no warning card; the others and coverage information remain', async () => {
+    const res = await send(SIGN, signWith({ 'therapy-alternatives-req': false }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: baseline.body.cards.slice(1), systemActions: baseline.body.systemActions });
+  });
+
+  it('when guideline is false then there is no reference and no SMART card', async () => {
+    const res = await send(SIGN, signWith({ guideline: false }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: baseline.body.cards.slice(0, 1), systemActions: baseline.body.systemActions });
+  });
+
+  it('when every card type is off then no cards but coverage information remains', async () => {
+    const res = await send(SIGN, signWith({ 'therapy-alternatives-req': false, guideline: false }));
+    expect(res.body).toEqual({ cards: [], systemActions: baseline.body.systemActions });
+  });
+
+  it('when max-cards is 1 then only the warning card (the most severe) is kept', async () => {
+    const res = await send(SIGN, signWith({ 'max-cards': 1 }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: baseline.body.cards.slice(0, 1), systemActions: baseline.body.systemActions });
+  });
+
+  it('when max-cards is 2 then the warning card and the first guideline card are kept, in order', async () => {
+    const res = await send(SIGN, signWith({ 'max-cards': 2 }));
+    expect(summaries(res)).toEqual([WARNING, REFERENCE]);
+  });
+
+  it('when max-cards is 0 then no cards, and coverage information is still returned', async () => {
+    const res = await send(SIGN, signWith({ 'max-cards': 0 }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: [], systemActions: baseline.body.systemActions });
+  });
+
+  it('when max-cards is 1 and two sacroplasty orders are signed then the first order\'s warning card is kept', async () => {
+    const body = hookRequest('order-sign', [sacroplasty('sr1'), sacroplasty('sr2')]);
+    body['extension'] = { 'davinci-crd.configuration': { 'max-cards': 1 } };
+    const res = await send(SIGN, body);
+    expect(summaries(res)).toEqual([WARNING]);
+    expect(res.body.cards[0].extension).toEqual({ 'davinci-crd.associated-resource': [{ reference: 'ServiceRequest/sr1' }] });
+    expect(res.body.systemActions).toHaveLength(2);
+  });
+
+  it('when max-cards is 0 and coverage-info is false then {cards: [], systemActions: []}', async () => {
+    const res = await send(SIGN, signWith({ 'max-cards': 0, 'coverage-info': false }));
+    expect(res.body).toEqual({ cards: [], systemActions: [] });
+  });
+});
+
+describe('configuration: unknown elements are ignored (same answer)', () => {
+  let baseline: request.Response;
+  beforeAll(async () => {
+    baseline = await send(SIGN, signWith());
+  });
+
+  it('when the configuration has an unknown key then 200 and the same answer', async () => {
+    const res = await send(SIGN, signWith({ 'some-future-option': true, 'doc-purpose': 'x' }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when the configuration is an empty object then 200 and the same answer', async () => {
+    const res = await send(SIGN, signWith({}));
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when the request has another, unknown extension key then 200 and the same answer', async () => {
+    const res = await send(SIGN, signWith(undefined, { extra: { extension: { 'com.example.trace': { id: 42 } } } }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when the context has an unknown key then 200 and the same answer', async () => {
+    const res = await send(SIGN, signWith(undefined, { context: { dispatchedOrders: ['ServiceRequest/x'], 'com.example.department': 'IR' } }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when the request has an unknown top-level element then 200 and the same answer', async () => {
+    const res = await send(SIGN, signWith(undefined, { extra: { futureElement: { a: 1 }, version: '3.0' } }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when the prefetch has an unknown key then 200 and the same answer', async () => {
+    const base = hookRequest('order-sign', [sacroplasty()]);
+    const body = { ...base, prefetch: { ...(base['prefetch'] as Json), practitioner: { resourceType: 'Practitioner', id: 'd1' } } };
+    const res = await send(SIGN, body);
+    expect(res.body).toEqual(baseline.body);
+  });
+
+  it('when the orders carry unknown keys then 200, the same cards, and the update returns the order with those keys untouched', async () => {
+    const unknown = { futureElement: { nested: true }, _status: { extension: [{ url: 'http://ehr.example/x', valueString: 'y' }] } };
+    const order = sacroplasty('sr1', unknown);
+    const res = await send(SIGN, hookRequest('order-sign', [order]));
+    expect(res.status).toBe(200);
+    expect(res.body.cards).toEqual(baseline.body.cards);
+    // CRD: the update returns the draft order unchanged but for the extension, so its unknown keys come back as sent.
+    const updated = res.body.systemActions[0].resource as Json;
+    expect(updated['futureElement']).toEqual(unknown.futureElement);
+    expect(updated['_status']).toEqual(unknown._status);
+    const rest = { ...updated };
+    delete rest['futureElement'];
+    delete rest['_status'];
+    expect({ ...res.body, systemActions: [{ ...res.body.systemActions[0], resource: rest }] }).toEqual(baseline.body);
+  });
+
+  it('when the draftOrders entries carry unknown keys (fullUrl, request) then 200 and the same answer', async () => {
+    const body = hookRequest('order-sign', [sacroplasty()]);
+    const context = body['context'] as { draftOrders: { entry: Json[] } };
+    context.draftOrders.entry = context.draftOrders.entry.map((e) => ({ ...e, fullUrl: 'urn:uuid:3b5f6c1e-0d0a-4a59-a0a1-5a4a0c2d7e11', futureKey: 1 }));
+    const res = await send(SIGN, body);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(baseline.body);
+  });
+});
+
+describe('configuration: a known option with the wrong type is a 400', () => {
+  const outcome = (option: string, message: string): Json => ({
+    resourceType: 'OperationOutcome',
+    issue: [{
+      severity: 'error',
+      code: 'invalid',
+      diagnostics: `extension.davinci-crd.configuration.${option} ${message}`,
+      expression: [`extension.davinci-crd.configuration.${option}`],
+    }],
+  });
+
+  it.each([
+    ['"coverage-info": "no"', { 'coverage-info': 'no' }, 'coverage-info', 'must be a boolean'],
+    ['"coverage-info": 0', { 'coverage-info': 0 }, 'coverage-info', 'must be a boolean'],
+    ['"guideline": "false"', { guideline: 'false' }, 'guideline', 'must be a boolean'],
+    ['"therapy-alternatives-req": null', { 'therapy-alternatives-req': null }, 'therapy-alternatives-req', 'must be a boolean'],
+    ['"max-cards": -1', { 'max-cards': -1 }, 'max-cards', 'must be a non-negative integer'],
+    ['"max-cards": 1.5', { 'max-cards': 1.5 }, 'max-cards', 'must be a non-negative integer'],
+    ['"max-cards": "2"', { 'max-cards': '2' }, 'max-cards', 'must be a non-negative integer'],
+  ])('when the configuration says %s then 400 with an OperationOutcome naming the option', async (_name, configuration, option, message) => {
+    const res = await send(SIGN, signWith(configuration));
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    expect(res.body).toEqual(outcome(option, message));
+  });
+
+  it('when davinci-crd.configuration is not an object then 400 naming it', async () => {
+    const body = hookRequest('order-sign', [sacroplasty()]);
+    body['extension'] = { 'davinci-crd.configuration': ['coverage-info'] };
+    const res = await send(SIGN, body);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'extension.davinci-crd.configuration must be an object', expression: ['extension.davinci-crd.configuration'] }],
+    });
+  });
+
+  it('when the order-select configuration has a wrong type then 400 as well', async () => {
+    const body = hookRequest('order-select', [sacroplasty()]);
+    body['extension'] = { 'davinci-crd.configuration': { 'max-cards': 1.5 } };
+    const res = await send(SELECT, body);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(outcome('max-cards', 'must be a non-negative integer'));
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * Da Vinci CRD coverage information (crd.md "Coverage Information extension", "Errors and missing data"): an `update`
+ * system action per order decided, returning the draft order unchanged but for ext-coverage-information.
+ */
+import request from 'supertest';
+import { COVERAGE_INFO_URL, CPT, hookRequest, patient, sacroplasty, serviceRequest, testApp } from './helpers';
+
+type Json = Record<string, unknown>;
+interface Sub { url: string; [value: string]: unknown }
+interface CoverageExtension { url: string; extension: Sub[] }
+interface UpdateAction { type: string; description: string; resource: Json & { extension: Array<{ url: string; extension?: Sub[] }> } }
+
+const SIGN = '/cds-services/sacroplasty-order-sign';
+const SELECT = '/cds-services/sacroplasty-order-select';
+const CRD_TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
+const REASON_TEXT = 'Investigational / not medically necessary per AmeriHealth Caritas VIP Care clinical policy CCP.1247 (percutaneous sacroplasty)';
+const DESCRIPTION = 'Record the plan\'s coverage decision on the order (Da Vinci CRD coverage-information).';
+const LOCAL = 'urn:oid:1.2.840.114350.1.13.0.1.7.2.696580';
+const uuid = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+async function sign(orders: Json[], options: Parameters<typeof hookRequest>[2] = {}, env: Record<string, string> = {}): Promise<request.Response> {
+  const { app } = testApp({ env });
+  return request(app).post(SIGN).send(hookRequest('order-sign', orders, options));
+}
+
+const actionsOf = (res: request.Response): UpdateAction[] => res.body.systemActions as UpdateAction[];
+const coverageExtensions = (action: UpdateAction | undefined): CoverageExtension[] =>
+  (action?.resource.extension ?? []).filter((e): e is CoverageExtension => e.url === COVERAGE_INFO_URL);
+const subs = (res: request.Response, i = 0): Sub[] => coverageExtensions(actionsOf(res)[i])[0]?.extension ?? [];
+const sub = (res: request.Response, url: string): Sub[] => subs(res).filter((s) => s.url === url);
+
+describe('coverage information: the update system action on order-sign', () => {
+  it('when a sacroplasty order is signed then one update action returns the draft order deep-equal but for the added extension', async () => {
+    const order = sacroplasty();
+    const res = await sign([order]);
+    expect(res.status).toBe(200);
+    const actions = actionsOf(res);
+    expect(actions).toHaveLength(1);
+    expect(actions[0]?.type).toBe('update');
+    expect(actions[0]?.description).toBe(DESCRIPTION);
+    const { extension, ...rest } = actions[0]!.resource;
+    expect(rest).toEqual(order);
+    expect(extension).toEqual([{
+      url: COVERAGE_INFO_URL,
+      extension: [
+        { url: 'coverage', valueReference: { reference: 'Coverage/c1' } },
+        { url: 'covered', valueCode: 'not-covered' },
+        { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
+        { url: 'reason', valueCodeableConcept: { text: REASON_TEXT } },
+        { url: 'date', valueDate: '2026-11-23' },
+        { url: 'coverage-assertion-id', valueString: uuid(31) },
+      ],
+    }]);
+  });
+
+  it('when the order already has other extensions then they are kept, in order, before the coverage information', async () => {
+    const own = [
+      { url: 'http://ehr.example/fhir/StructureDefinition/order-priority-reason', valueString: 'pain at rest' },
+      { url: 'http://ehr.example/fhir/StructureDefinition/laterality', valueCodeableConcept: { text: 'bilateral' } },
+    ];
+    const order = sacroplasty('sr1', { extension: own, reasonCode: [{ text: 'Sacral insufficiency fracture' }], priority: 'routine', note: [{ text: 'Patient on anticoagulants' }] });
+    const res = await sign([order]);
+    const resource = actionsOf(res)[0]!.resource;
+    const { extension, ...rest } = resource;
+    const orderRest = { ...order };
+    delete orderRest['extension'];
+    expect(rest).toEqual(orderRest);
+    expect(extension).toHaveLength(3);
+    expect(extension.slice(0, 2)).toEqual(own);
+    expect(extension[2]?.url).toBe(COVERAGE_INFO_URL);
+  });
+
+  it('coverage points at Coverage/c1, covered is not-covered and pa-needed is absent (CRD 2.2: not with not-covered)', async () => {
+    const res = await sign([sacroplasty()]);
+    expect(sub(res, 'coverage')).toEqual([{ url: 'coverage', valueReference: { reference: 'Coverage/c1' } }]);
+    expect(sub(res, 'covered')).toEqual([{ url: 'covered', valueCode: 'not-covered' }]);
+    expect(sub(res, 'pa-needed')).toEqual([]);
+    expect(sub(res, 'doc-needed')).toEqual([]);
+  });
+
+  it('billingCode is the order\'s sacroplasty coding (0200T), not any other coding on the order', async () => {
+    const order = serviceRequest('sr1', { coding: [{ system: LOCAL, code: 'IMG1234', display: 'IR SACROPLASTY' }, { system: CPT, code: '0200T' }] });
+    const res = await sign([order]);
+    expect(sub(res, 'billingCode')).toEqual([{ url: 'billingCode', valueCoding: { system: CPT, code: '0200T' } }]);
+  });
+
+  it('when the order carries only a local code with text then billingCode is absent and the rest of the decision is made', async () => {
+    const res = await sign([serviceRequest('sr1', { coding: [{ system: LOCAL, code: 'IMG1234', display: 'IR SACROPLASTY' }] })]);
+    expect(sub(res, 'billingCode')).toEqual([]);
+    expect(subs(res).map((s) => s.url)).toEqual(['coverage', 'covered', 'reason', 'date', 'coverage-assertion-id']);
+  });
+
+  it('reason.text cites policy CCP.1247 and date is today (pinned clock)', async () => {
+    const res = await sign([sacroplasty()]);
+    const reason = sub(res, 'reason');
+    expect(reason).toHaveLength(1);
+    expect((reason[0]?.['valueCodeableConcept'] as { text: string }).text).toContain('CCP.1247');
+    expect(sub(res, 'date')).toEqual([{ url: 'date', valueDate: '2026-11-23' }]);
+  });
+
+  it('exactly one coverage-assertion-id, a non-empty string', async () => {
+    const res = await sign([sacroplasty()]);
+    const ids = sub(res, 'coverage-assertion-id');
+    expect(ids).toHaveLength(1);
+    expect(ids[0]?.['valueString']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('when two sacroplasty orders are signed then each gets its own update with a different assertion id', async () => {
+    const res = await sign([sacroplasty('sr1'), sacroplasty('sr2')]);
+    const actions = actionsOf(res);
+    expect(actions.map((a) => a.resource['id'])).toEqual(['sr1', 'sr2']);
+    const ids = actions.map((a) => coverageExtensions(a)[0]?.extension.find((s) => s.url === 'coverage-assertion-id')?.['valueString']);
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).not.toEqual(ids[1]);
+  });
+
+  it('when a sacroplasty order is signed with other orders then only the sacroplasty order gets coverage information', async () => {
+    const pt = serviceRequest('sr-pt', { coding: [{ system: CPT, code: '97110', display: 'Therapeutic exercise' }] });
+    const res = await sign([pt, sacroplasty('sr1')]);
+    expect(actionsOf(res).map((a) => a.resource['id'])).toEqual(['sr1']);
+  });
+
+  it('when the member has two active Coverages with the plan then the order gets two extensions, one per Coverage, each with its own assertion id', async () => {
+    const coverage = {
+      resourceType: 'Bundle', type: 'searchset',
+      entry: [
+        { resource: { resourceType: 'Coverage', id: 'c1', status: 'active', beneficiary: { reference: 'Patient/p1' }, payor: [{ display: 'AmeriHealth Caritas VIP Care' }] } },
+        { resource: { resourceType: 'Coverage', id: 'c2', status: 'active', beneficiary: { reference: 'Patient/p1' }, payor: [{ display: 'AmeriHealth Caritas VIP Care' }] } },
+      ],
+    };
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } });
+    const actions = actionsOf(res);
+    expect(actions).toHaveLength(1);
+    const exts = coverageExtensions(actions[0]);
+    expect(exts).toHaveLength(2);
+    expect(exts.map((e) => e.extension.find((s) => s.url === 'coverage')?.['valueReference'])).toEqual([{ reference: 'Coverage/c1' }, { reference: 'Coverage/c2' }]);
+    const ids = exts.map((e) => e.extension.filter((s) => s.url === 'coverage-assertion-id'));
+    for (const one of ids) expect(one).toHaveLength(1);
+    expect(ids[0]?.[0]?.['valueString']).not.toEqual(ids[1]?.[0]?.['valueString']);
+    for (const e of exts) expect(e.extension.find((s) => s.url === 'covered')).toEqual({ url: 'covered', valueCode: 'not-covered' });
+  });
+
+  it('when the coverage prefetch is a single Coverage rather than a Bundle then it is used', async () => {
+    const coverage = { resourceType: 'Coverage', id: 'c9', status: 'active', beneficiary: { reference: 'Patient/p1' }, payor: [{ display: 'AmeriHealth Caritas VIP Care' }] };
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } });
+    expect(sub(res, 'coverage')).toEqual([{ url: 'coverage', valueReference: { reference: 'Coverage/c9' } }]);
+  });
+});
+
+describe('coverage information on order-select', () => {
+  it('when a sacroplasty order is selected then order-select also returns its coverage information', async () => {
+    const { app } = testApp();
+    const order = sacroplasty();
+    const res = await request(app).post(SELECT).send(hookRequest('order-select', [order]));
+    expect(res.status).toBe(200);
+    const actions = actionsOf(res);
+    expect(actions).toHaveLength(1);
+    expect(actions[0]?.type).toBe('update');
+    const { extension, ...rest } = actions[0]!.resource;
+    expect(rest).toEqual(order);
+    expect(extension).toHaveLength(1);
+    expect(extension[0]?.extension?.find((s) => s.url === 'covered')).toEqual({ url: 'covered', valueCode: 'not-covered' });
+  });
+});
+
+describe('coverage information when the member\'s data says otherwise (CRD "Errors and missing data")', () => {
+  /** The whole extension for an outcome that has no Coverage to point at. */
+  const undecided = (covered: string, code: string, text: string): Json => ({
+    url: COVERAGE_INFO_URL,
+    extension: [
+      { url: 'coverage', valueReference: { display: text } },
+      { url: 'covered', valueCode: covered },
+      { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
+      { url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP, code }], text } },
+      { url: 'date', valueDate: '2026-11-23' },
+      { url: 'coverage-assertion-id', valueString: uuid(31) },
+    ],
+  });
+
+  it('when the prefetch patient is null then 200, not-covered with reason no-member-found', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: null, coverage: { resourceType: 'Bundle', type: 'searchset', total: 0 } } });
+    expect(res.status).toBe(200);
+    expect(actionsOf(res)[0]?.resource.extension).toEqual([
+      undecided('not-covered', 'no-member-found', 'The EHR reports no record of this patient; no member found for this plan.'),
+    ]);
+  });
+
+  it.each([
+    ['with no entry element', { resourceType: 'Bundle', type: 'searchset', total: 0 }],
+    ['with an empty entry array', { resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] }],
+  ])('when the coverage Bundle has no entries (%s) then not-covered with reason coverage-not-found', async (_name, coverage) => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } });
+    expect(res.status).toBe(200);
+    expect(actionsOf(res)[0]?.resource.extension).toEqual([
+      undecided('not-covered', 'coverage-not-found', 'No coverage for this patient was found for this plan.'),
+    ]);
+  });
+
+  it('when the only Coverage is cancelled then not-covered with reason no-active-coverage', async () => {
+    const coverage = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Coverage', id: 'c-old', status: 'cancelled', beneficiary: { reference: 'Patient/p1' }, payor: [{ display: 'AmeriHealth Caritas VIP Care' }] } }] };
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } });
+    expect(res.status).toBe(200);
+    expect(actionsOf(res)[0]?.resource.extension).toEqual([
+      undecided('not-covered', 'no-active-coverage', 'The patient has no active coverage with this plan.'),
+    ]);
+  });
+
+  it('when the coverage prefetch is an OperationOutcome then covered is indeterminate with reason technical and a text', async () => {
+    const coverage = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'timeout', diagnostics: 'Coverage search timed out' }] };
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } });
+    expect(res.status).toBe(200);
+    expect(actionsOf(res)[0]?.resource.extension).toEqual([
+      undecided('indeterminate', 'technical', 'Coverage could not be determined: the EHR reported that it could not fetch this data.'),
+    ]);
+  });
+
+  it('in each of these outcomes the cards are still returned (the policy applies whoever pays)', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: null, coverage: { resourceType: 'Bundle', type: 'searchset', total: 0 } } });
+    expect(res.body.cards).toHaveLength(3);
+  });
+
+  describe('when the plan identifies itself with PAYER_IDENTIFIERS', () => {
+    const env = { PAYER_IDENTIFIERS: 'http://hl7.org/fhir/sid/us-npi|1234567893' };
+    const coverageWithPayor = (value: string): Json => ({
+      resourceType: 'Bundle', type: 'searchset',
+      entry: [{ resource: { resourceType: 'Coverage', id: 'c1', status: 'active', beneficiary: { reference: 'Patient/p1' }, payor: [{ identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value } }] } }],
+    });
+
+    it('when the only Coverage is another payer\'s (different NPI) then the answer is {cards: [], systemActions: []}', async () => {
+      const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: coverageWithPayor('1987654322') } }, env);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ cards: [], systemActions: [] });
+    });
+
+    it('when the Coverage names this plan\'s NPI then the decision is made under it', async () => {
+      const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: coverageWithPayor('1234567893') } }, env);
+      expect(res.status).toBe(200);
+      expect(res.body.cards).toHaveLength(3);
+      expect(sub(res, 'coverage')).toEqual([{ url: 'coverage', valueReference: { reference: 'Coverage/c1' } }]);
+      expect(sub(res, 'covered')).toEqual([{ url: 'covered', valueCode: 'not-covered' }]);
+    });
+
+    it('when the member has this plan\'s Coverage and another payer\'s then only this plan\'s is decided on', async () => {
+      const coverage = {
+        resourceType: 'Bundle', type: 'searchset',
+        entry: [
+          { resource: { resourceType: 'Coverage', id: 'c-other', status: 'active', payor: [{ identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1987654322' } }] } },
+          { resource: { resourceType: 'Coverage', id: 'c-ours', status: 'active', payor: [{ identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' } }] } },
+        ],
+      };
+      const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } }, env);
+      expect(coverageExtensions(actionsOf(res)[0]).map((e) => e.extension.find((s) => s.url === 'coverage')?.['valueReference'])).toEqual([{ reference: 'Coverage/c-ours' }]);
+    });
+  });
+});

@@ -1,0 +1,272 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import request from 'supertest';
+import type { PlanDefinition } from 'fhir/r4';
+import { loadKnowledge } from '../src/knowledge/knowledge-base';
+import { KnowledgeLoadError } from '../src/knowledge/problems';
+import type { KnowledgeProblem } from '../src/knowledge/problems';
+import { loadConfig } from '../src/config';
+import { startService } from '../src/server';
+import { KNOWLEDGE_DIR, NOW, SERVICES_DIR, silentLogger, testApp } from './helpers';
+
+type Json = Record<string, unknown>;
+
+const PLAN_FILE = 'ccp-1247/PlanDefinition-ccp-1247.json';
+const VALUESET_FILE = 'ccp-1247/ValueSet-ccp-1247-sacroplasty.json';
+const CONDITION = 'PlanDefinition.action[0].condition[0].expression.expression';
+
+describe('loading the real knowledge', () => {
+  it('loads two services on one plan, with no warnings before the review date', () => {
+    const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: NOW });
+    expect([...kb.services.keys()].sort()).toEqual(['sacroplasty-order-select', 'sacroplasty-order-sign']);
+    expect([...kb.plans.keys()]).toEqual(['PlanDefinition/ccp-1247']);
+    expect(kb.services.get('sacroplasty-order-sign')!.plan).toBe(kb.plans.get('PlanDefinition/ccp-1247'));
+    expect(kb.services.get('sacroplasty-order-select')!.plan).toBe(kb.plans.get('PlanDefinition/ccp-1247'));
+    expect(kb.warnings).toEqual([]);
+  });
+
+  it('still warns nothing on the last day of the review month (2026-11-30)', () => {
+    const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: new Date('2026-11-30T23:59:59Z') });
+    expect(kb.warnings).toEqual([]);
+  });
+
+  describe('past the next review date (2026-12-02)', () => {
+    const later = new Date('2026-12-02T09:00:00Z');
+
+    it('loads, with one warning naming PlanDefinition/ccp-1247 and its review date', () => {
+      const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: later });
+      expect(kb.services.size).toBe(2);
+      expect(kb.warnings).toEqual([
+        'PlanDefinition/ccp-1247 (Percutaneous sacroplasty (clinical policy CCP.1247)) is past its next review date (11/2026); it still applies — schedule the review.',
+      ]);
+    });
+
+    it('discovery says so in every service\'s usageRequirements', async () => {
+      const { app } = testApp({ deps: { now: () => later } });
+      const res = await request(app).get('/cds-services');
+      expect(res.status).toBe(200);
+      expect(res.body.services.map((s: Json) => s['usageRequirements'])).toEqual([
+        'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it). Policy Percutaneous sacroplasty (clinical policy CCP.1247) is past its next review date (11/2026); it still applies.',
+        'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it). Policy Percutaneous sacroplasty (clinical policy CCP.1247) is past its next review date (11/2026); it still applies.',
+      ]);
+    });
+
+    it('discovery at NOW (before the review is due) does not mention it', async () => {
+      const { app } = testApp();
+      const res = await request(app).get('/cds-services');
+      for (const s of res.body.services as Json[]) expect(s['usageRequirements']).not.toContain('review');
+    });
+  });
+});
+
+describe('a broken knowledge copy is refused with a KnowledgeLoadError naming the file and the path', () => {
+  let tmp: string;
+  let knowledgeDir: string;
+  let servicesDir: string;
+  beforeEach(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'knowledge-load-'));
+    knowledgeDir = join(tmp, 'fhir-resources');
+    servicesDir = join(tmp, 'cds-services');
+    cpSync(KNOWLEDGE_DIR, knowledgeDir, { recursive: true });
+    cpSync(SERVICES_DIR, servicesDir, { recursive: true });
+  });
+  afterEach(() => {
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** How the loader names a file in its messages: relative to the working directory. */
+  const shown = (full: string): string => relative(process.cwd(), full);
+  const kFile = (name: string): string => join(knowledgeDir, name);
+  const sFile = (name: string): string => join(servicesDir, name);
+  const read = (full: string): Json => JSON.parse(readFileSync(full, 'utf8')) as Json;
+  const write = (full: string, json: unknown): void => writeFileSync(full, JSON.stringify(json, null, 2));
+  const edit = <T = Json>(full: string, change: (json: T) => void): void => {
+    const json = read(full) as T;
+    change(json);
+    write(full, json);
+  };
+
+  /** Loads the broken copy; returns the error (the test fails if the load succeeds or throws something else). */
+  function loadError(): KnowledgeLoadError {
+    let thrown: unknown;
+    try {
+      loadKnowledge({ knowledgeDir, servicesDir, now: NOW });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(KnowledgeLoadError);
+    return thrown as KnowledgeLoadError;
+  }
+
+  /** The error holds exactly these problems, and its message shows each as "file path: message". */
+  function expectProblems(err: KnowledgeLoadError, problems: KnowledgeProblem[]): void {
+    expect(err.problems).toEqual(problems);
+    for (const p of problems) expect(err.message).toContain(`${p.file} ${p.path}: `);
+  }
+
+  it('the unbroken copy loads (the fixture itself is sound)', () => {
+    expect(loadKnowledge({ knowledgeDir, servicesDir, now: NOW }).services.size).toBe(2);
+  });
+
+  it('invalid JSON', () => {
+    const file = kFile('ccp-1247/CodeSystem-ccp-override-reason.json');
+    writeFileSync(file, readFileSync(file, 'utf8').slice(0, 120));
+    const err = loadError();
+    expectProblems(err, [{ file: shown(file), path: '(file)', message: expect.stringMatching(/^not valid JSON: /) }]);
+    expect(err.message).toContain('CodeSystem-ccp-override-reason.json (file): not valid JSON');
+  });
+
+  it('a PlanDefinition condition with a FHIRPath syntax error', () => {
+    edit<PlanDefinition>(kFile(PLAN_FILE), (pd) => {
+      pd.action![0]!.condition![0]!.expression!.expression = "%order.resourceType = 'ServiceRequest' and (%order.status = 'draft'";
+    });
+    const err = loadError();
+    expectProblems(err, [
+      { file: shown(kFile(PLAN_FILE)), path: CONDITION, message: expect.stringMatching(/^FHIRPath does not compile: /) },
+      // The rule is then left without a condition, which would fire on every order: reported too.
+      { file: shown(kFile(PLAN_FILE)), path: 'PlanDefinition.action[0].condition', message: 'a rule needs an applicability condition, or it would fire on every order' },
+    ]);
+    expect(err.message).toContain(`PlanDefinition-ccp-1247.json ${CONDITION}: FHIRPath does not compile`);
+  });
+
+  it('memberOf naming a ValueSet that is not loaded', () => {
+    edit<PlanDefinition>(kFile(PLAN_FILE), (pd) => {
+      const cond = pd.action![0]!.condition![0]!.expression!;
+      cond.expression = cond.expression!.replace('ValueSet/ccp-1247-sacroplasty', 'ValueSet/ccp-9999-unknown');
+    });
+    const err = loadError();
+    expectProblems(err, [{
+      file: shown(kFile(PLAN_FILE)),
+      path: CONDITION,
+      message: "memberOf('https://knowledge.vipcare.example/fhir/ValueSet/ccp-9999-unknown') names a ValueSet that is not loaded",
+    }]);
+  });
+
+  it('a definitionCanonical that does not resolve', () => {
+    edit<PlanDefinition>(kFile(PLAN_FILE), (pd) => {
+      pd.action![0]!.action![0]!.action![0]!.action![1]!.definitionCanonical = 'https://knowledge.vipcare.example/fhir/ActivityDefinition/ccp-1247-physical-therapy|1999.01';
+    });
+    const err = loadError();
+    expectProblems(err, [{
+      // The alternative the plan meant to offer is then offered by no plan: reported too.
+      file: shown(kFile('ccp-1247/ActivityDefinition-ccp-1247-physical-therapy.json')),
+      path: 'ActivityDefinition',
+      message: 'ActivityDefinition/ccp-1247-physical-therapy is written for a plan that never offers it',
+    }, {
+      file: shown(kFile(PLAN_FILE)),
+      path: 'PlanDefinition.action[0].action[0].action[0].action[1].definitionCanonical',
+      message: 'definitionCanonical https://knowledge.vipcare.example/fhir/ActivityDefinition/ccp-1247-physical-therapy|1999.01 does not resolve to a loaded ActivityDefinition',
+    }]);
+  });
+
+  it('a duplicate resource id', () => {
+    const original = kFile('ccp-1247/ActivityDefinition-ccp-1247-physical-therapy.json');
+    const copy = kFile('ccp-1247/ActivityDefinition-zz-copy.json');
+    write(copy, { ...read(original), url: 'https://knowledge.vipcare.example/fhir/ActivityDefinition/other-url' });
+    const err = loadError();
+    expectProblems(err, [{
+      file: shown(copy),
+      path: 'ActivityDefinition.id',
+      message: `ActivityDefinition/ccp-1247-physical-therapy is already defined in ${shown(original)}`,
+    }]);
+  });
+
+  it('a ValueSet without codes', () => {
+    edit(kFile(VALUESET_FILE), (vs) => {
+      vs['compose'] = { include: [] };
+      delete vs['expansion'];
+    });
+    const err = loadError();
+    expectProblems(err, [{ file: shown(kFile(VALUESET_FILE)), path: 'ValueSet', message: 'has no codes (give compose.include.concept or an expansion)' }]);
+  });
+
+  it('a service file with an unknown property', () => {
+    const file = sFile('sacroplasty-order-sign.json');
+    edit(file, (s) => {
+      s['priority'] = 'high';
+    });
+    const err = loadError();
+    expectProblems(err, [{ file: shown(file), path: '(root)', message: 'unknown property "priority"' }]);
+    expect(err.message).toContain('sacroplasty-order-sign.json (root): unknown property "priority"');
+  });
+
+  it('a service whose planDefinition does not resolve', () => {
+    const file = sFile('sacroplasty-order-select.json');
+    edit(file, (s) => {
+      s['planDefinition'] = 'https://knowledge.vipcare.example/fhir/PlanDefinition/ccp-1247|2019.01';
+    });
+    const err = loadError();
+    expectProblems(err, [{
+      file: shown(file),
+      path: 'planDefinition',
+      message: 'https://knowledge.vipcare.example/fhir/PlanDefinition/ccp-1247|2019.01 does not resolve to a loaded PlanDefinition',
+    }]);
+  });
+
+  it('a service declared for the order-dispatch hook (not supported)', () => {
+    const file = sFile('sacroplasty-order-sign.json');
+    edit(file, (s) => {
+      s['hook'] = 'order-dispatch';
+    });
+    const err = loadError();
+    expectProblems(err, [{ file: shown(file), path: 'hook', message: 'must be equal to one of the allowed values' }]);
+  });
+
+  it('two services with the same id', () => {
+    const first = sFile('sacroplasty-order-sign.json');
+    const second = sFile('zz-another-order-sign.json');
+    write(second, { ...read(first), title: 'A second declaration' });
+    const err = loadError();
+    expectProblems(err, [{
+      file: shown(second),
+      path: 'id',
+      message: `service id "sacroplasty-order-sign" is already declared in ${shown(first)}`,
+    }]);
+  });
+
+  it('every problem is reported at once, one per line', () => {
+    edit(kFile(VALUESET_FILE), (vs) => {
+      vs['compose'] = { include: [] };
+      delete vs['expansion'];
+    });
+    edit(sFile('sacroplasty-order-sign.json'), (s) => {
+      s['hook'] = 'order-dispatch';
+    });
+    const err = loadError();
+    expect(err.problems.map((p) => p.path)).toEqual(['ValueSet', 'hook']);
+    expect(err.message.split('\n')).toEqual([
+      'Knowledge could not be loaded (2 problems):',
+      `  ${shown(kFile(VALUESET_FILE))} ValueSet: has no codes (give compose.include.concept or an expansion)`,
+      `  ${shown(sFile('sacroplasty-order-sign.json'))} hook: must be equal to one of the allowed values`,
+    ]);
+  });
+
+  it('startService rejects with the KnowledgeLoadError before listening on its port', async () => {
+    edit<PlanDefinition>(kFile(PLAN_FILE), (pd) => {
+      pd.action![0]!.condition![0]!.expression!.expression = '%order.code.where(';
+    });
+    // A port known to be free: taken, then released.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((r) => probe.close(() => r()));
+
+    const config = loadConfig({ PORT: String(port), HOST: '127.0.0.1', KNOWLEDGE_DIR: knowledgeDir, CDS_SERVICES_DIR: servicesDir });
+    await expect(startService(config, silentLogger)).rejects.toThrow(KnowledgeLoadError);
+    await expect(startService(config, silentLogger)).rejects.toThrow(`PlanDefinition-ccp-1247.json ${CONDITION}: FHIRPath does not compile`);
+
+    // Nothing listens on the port.
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+  });
+});
