@@ -9,6 +9,9 @@ import { cdsRouter } from './cds/routes';
 import type { CdsRouterDeps } from './cds/routes';
 import { pagesRouter } from './cds/pages';
 import { fhirRouter } from './fhir-endpoint/routes';
+import { smartRouter } from './smart/routes';
+import type { AssertionStore } from './cds/assertion-store';
+import { MemoryAssertionStore } from './cds/assertion-store';
 import { parsePayerIdentity } from './cds/coverage';
 import type { FeedbackStore } from './cds/feedback-store';
 import { MemoryFeedbackStore } from './cds/feedback-store';
@@ -21,6 +24,7 @@ export interface AppDeps {
   knowledge: KnowledgeBase;
   logger: Logger;
   feedback?: FeedbackStore;
+  assertions?: AssertionStore;
   now?: () => Date;
   newId?: () => string;
   onHookAnswered?: CdsRouterDeps['onHookAnswered'];
@@ -44,13 +48,17 @@ export function createApp(deps: AppDeps): Express {
     newId: deps.newId ?? randomUUID,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
   };
+  const assertions = deps.assertions ?? new MemoryAssertionStore();
   app.use(cdsRouter({
     ...shared,
     feedback: deps.feedback ?? new MemoryFeedbackStore(),
+    assertions,
+    logger,
     fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
     ...(deps.onHookAnswered ? { onHookAnswered: deps.onHookAnswered } : {}),
   }));
   app.use(fhirRouter(shared));
+  app.use(smartRouter({ assertions, clientId: config.smartClientId }));
   app.use(pagesRouter(knowledge));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -22,6 +22,8 @@ export interface AppConfig {
   maxBodyBytes: number;
   /** LOG_LEVEL — pino level (default info). */
   logLevel: string;
+  /** SMART_CLIENT_ID — the client id EHRs register the details app under (default sacroplasty-cds-app). */
+  smartClientId: string;
 }
 
 function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
@@ -47,5 +49,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     fhirMaxResponseBytes: int(env, 'FHIR_MAX_RESPONSE_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     logLevel: env['LOG_LEVEL'] ?? 'info',
+    smartClientId: env['SMART_CLIENT_ID'] ?? 'sacroplasty-cds-app',
   };
 }

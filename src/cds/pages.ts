@@ -16,7 +16,7 @@ function activities(knowledge: KnowledgeBase, actions: PlanDefinitionAction[] | 
 
 /**
  * Human-readable pages rendered from the knowledge: `/policies/{PlanDefinition id}` (the target of the External
- * Reference card) and the SMART launch placeholder the Launch SMART card points at until the details app lands.
+ * Reference card).
  */
 export function pagesRouter(knowledge: KnowledgeBase): Router {
   const router = Router();
@@ -34,9 +34,6 @@ export function pagesRouter(knowledge: KnowledgeBase): Router {
 <h2>Covered alternatives</h2><ul>${alts.map((a) => `<li><strong>${escapeHtml(a.title ?? '')}</strong>: ${escapeHtml(a.description ?? '')}</li>`).join('')}</ul>
 <h2>References</h2><ul>${refs.map((r) => `<li>${escapeHtml(r.citation ?? r.display ?? r.label ?? '')}${r.url ? ` <a href="${escapeHtml(r.url)}">${escapeHtml(r.url)}</a>` : ''}</li>`).join('')}</ul>`;
     res.type('html').send(page(p.title ?? 'Policy', body));
-  });
-  router.get('/smart/launch', (_req, res) => {
-    res.type('html').send(page('Policy details app', `<h1>Policy details app</h1><p>The SMART details app is not installed yet. The policy summary is at <a href="/policies/ccp-1247">/policies/ccp-1247</a>.</p>`));
   });
   return router;
 }

@@ -4,12 +4,17 @@ import type { LoadedService } from '../knowledge/knowledge-base';
 import { HttpError, badRequest, notFound } from '../http/errors';
 import { discovery } from './discovery';
 import type { FeedbackRecord, FeedbackStore } from './feedback-store';
+import type { AssertionStore, StoredAssertion } from './assertion-store';
+import type { Logger } from 'pino';
 import { handleHook } from './handle-hook';
 import type { HookDeps, HookOutcome } from './handle-hook';
 import { validateFeedback } from './request-schema';
 
 export interface CdsRouterDeps extends HookDeps {
   feedback: FeedbackStore;
+  /** Coverage assertions are kept: claims, appeals and the details app quote their ids. */
+  assertions: AssertionStore;
+  logger: Logger;
   publicUrl?: string;
   /** Called after each answered hook (audit and coverage-assertion storage hang off this). */
   onHookAnswered?: (service: LoadedService, body: { hookInstance?: unknown }, outcome: HookOutcome) => void;
@@ -56,6 +61,12 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
     deps.onHookAnswered?.(s, body, outcome);
     res.json(outcome.response);
+    if (outcome.decisions.length > 0) {
+      const decidedAt = deps.now().toISOString();
+      const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, policy: s.plan.canonical, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
+      // Off the response path: the EHR has its answer; a failed write is logged (persistence adds retries).
+      deps.assertions.save(stored).catch((err: unknown) => deps.logger.error({ err, count: stored.length }, 'coverage assertions not saved'));
+    }
   });
 
   router.post('/cds-services/:id/feedback', requireJson, async (req, res) => {

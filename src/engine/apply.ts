@@ -142,8 +142,7 @@ function links(b: Build, docs: RelatedArtifact[] | undefined): RelatedArtifact[]
   return docs.map((d) => {
     const out: RelatedArtifact = { ...d, url: b.req.resolveUrl(d.url ?? '') };
     const isSmart = d.extension?.some((e) => e.valueCode === 'smart');
-    // appContext identifies the decision without PHI: the order reference and the plan (smart.md "appContext").
-    if (isSmart) out.extension = [...(d.extension ?? []), { url: EXT_APP_CONTEXT, valueString: JSON.stringify({ order: b.match.order.reference, plan: b.req.plan.canonical }) }];
+    if (isSmart) out.extension = [...(d.extension ?? []), { url: EXT_APP_CONTEXT, valueString: '' }];
     return out;
   });
 }
@@ -204,6 +203,18 @@ function applyAction(b: Build, source: CompiledAction): RequestGroupAction {
 }
 
 /**
+ * appContext names the decision without PHI or tokens (smart.md "appContext"): the coverage-assertion id made for
+ * this order (when coverage information was produced), the order reference and the PlanDefinition id.
+ */
+function fillAppContext(action: RequestGroupAction, context: { decision: string | undefined; order: string; planDefinition: string | undefined }): void {
+  const value = JSON.stringify(context);
+  for (const doc of action.documentation ?? []) {
+    for (const e of doc.extension ?? []) if (e.url === EXT_APP_CONTEXT) e.valueString = value;
+  }
+  for (const child of action.action ?? []) fillAppContext(child, context);
+}
+
+/**
  * Applies the matched rules (FHIR R4 PlanDefinition/$apply): one RequestGroup action per (rule, order), holding a
  * card action per child, suggestions with their create/remove actions, and the coverage-information update.
  * Nothing here mutates the knowledge or the request: per-request objects are built fresh.
@@ -213,12 +224,14 @@ export function applyPlan(req: ApplyRequest): ApplyResult {
   const decisions: CoverageDecision[] = [];
   const groups: RequestGroupAction[] = req.matches.map((match) => {
     const b: Build = { req, match, env: orderEnv(req.plan, match.order, req.env ?? {}), contained, decisions };
+    const decidedBefore = decisions.length;
     const group: RequestGroupAction = {
       id: req.newId(),
       ...(match.rule.action.title ? { title: match.rule.action.title } : {}),
       extension: [{ url: EXT_ASSOCIATED_RESOURCE, valueReference: { reference: match.order.reference } }],
       action: match.rule.children.map((child) => applyAction(b, child)),
     };
+    fillAppContext(group, { decision: decisions[decidedBefore]?.assertionId, order: match.order.reference, planDefinition: req.plan.resource.id });
     return group;
   });
   const requestGroup: RequestGroup = {

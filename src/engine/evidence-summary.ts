@@ -106,3 +106,61 @@ export function overallCertainty(evidence: EvidenceLike[]): string | undefined {
 export function evidenceBullets(evidence: EvidenceLike[]): string {
   return evidence.map((e) => `- ${summariseEvidence(e)}`).join('\n');
 }
+
+/** One point of a study's pain curve; `hours` is undefined when the policy gives no time for it. */
+export interface PainPoint {
+  hours: number | undefined;
+  value: number;
+  label: string;
+}
+
+/** The pain (VAS) series of a study's first reported group, in time order (used for the app's chart). */
+export function painSeries(e: EvidenceLike): { group?: string; points: PainPoint[] } {
+  const pain = (e.statistic ?? []).filter((s) => measure(s) === 'pain-vas' && s.quantity?.value !== undefined);
+  const first = pain[0];
+  const g = first ? group(first) : undefined;
+  const points = pain.filter((s) => group(s) === g).map((s, i) => {
+    const t = timepoint(s);
+    // The first point without a time is the baseline; later ones without a time have an unreported follow-up.
+    const hours = t ? hoursOf(t) : i === 0 ? 0 : undefined;
+    return { hours, value: s.quantity?.value ?? 0, label: s.description ?? '' };
+  }).sort((a, b) => (a.hours ?? Infinity) - (b.hours ?? Infinity));
+  return g ? { group: g, points } : { points };
+}
+
+/** A row of the app's evidence table, from the same structured statistics the cards use. */
+export interface EvidenceRow {
+  study: string;
+  title: string;
+  design: string;
+  participants: string;
+  pain: string;
+  followUp: string;
+  complications: string;
+  url?: string;
+}
+
+const codingText = (c: { coding?: Array<{ display?: string; code?: string }>; text?: string } | undefined): string | undefined =>
+  c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code;
+
+/** The table row for one Evidence. */
+export function evidenceRow(e: EvidenceLike & { studyType?: { coding?: Array<{ display?: string; code?: string }>; text?: string }; synthesisType?: { coding?: Array<{ display?: string; code?: string }>; text?: string } }): EvidenceRow {
+  const stats = e.statistic ?? [];
+  const followUps = stats.filter((s) => measure(s) === 'follow-up' && s.quantity?.value !== undefined).sort((a, b) => hoursOf(b.quantity) - hoursOf(a.quantity));
+  const longest = followUps[0];
+  const series = painSeries(e).points;
+  const lastTimed = [...series].reverse().find((p) => p.hours !== undefined && p.hours > 0);
+  const followUp = longest?.description ?? (lastTimed ? lastTimed.label : 'not reported');
+  const design = [codingText(e.synthesisType), codingText(e.studyType)].filter((x) => x && x !== 'NotApplicable').join('; ');
+  const url = e.relatedArtifact?.find((a) => a.url)?.url;
+  return {
+    study: studyLabel(e),
+    title: e.title ?? studyLabel(e),
+    design: design || 'not stated',
+    participants: sizeText(stats) ?? 'not reported',
+    pain: painText(stats) ?? 'not reported',
+    followUp,
+    complications: safetyText(stats) ?? 'not reported',
+    ...(url ? { url } : {}),
+  };
+}

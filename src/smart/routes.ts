@@ -1,0 +1,79 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Router } from 'express';
+import type { AssertionStore } from '../cds/assertion-store';
+import { HttpError, notFound } from '../http/errors';
+import { escapeHtml } from '../http/html';
+
+export interface SmartRouterDeps {
+  assertions: AssertionStore;
+  clientId: string;
+  /** Where the bundled app lives (dist/public/smart after `npm run build`). */
+  assetsDir?: string;
+}
+
+/** Scopes the app asks for (smart.md): launch context, identity, the reads it needs, and create for the alternatives. */
+export const SMART_SCOPES = [
+  'openid', 'fhirUser',
+  'patient/Patient.rs', 'patient/ServiceRequest.rs', 'patient/Coverage.rs',
+  'patient/ServiceRequest.c', 'patient/MedicationRequest.c', 'patient/DeviceRequest.c',
+];
+
+const ASSETS = new Set(['launch.js', 'app.js', 'app.css', 'launch.js.map', 'app.js.map']);
+const ASSERTION_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function shell(title: string, script: string, config: Record<string, unknown>): string {
+  // The config travels in a data attribute, HTML-escaped: no inline script, so a strict CSP can apply.
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)}</title><link rel="stylesheet" href="/smart/assets/app.css"></head>
+<body><div id="app" data-config="${escapeHtml(JSON.stringify(config))}" aria-live="polite"><p class="loading">Loading…</p></div>
+<script src="/smart/assets/${script}"></script></body></html>`;
+}
+
+/**
+ * The details app: `/smart/launch` (the launch URL EHRs register), `/smart/app` (the redirect URI, and the "about"
+ * view when opened without a launch), the bundled assets, and `/smart/api/decisions/{coverage-assertion-id}`,
+ * which returns what was decided without any patient data.
+ */
+export function smartRouter(deps: SmartRouterDeps): Router {
+  const router = Router();
+  const assetsDir = deps.assetsDir ?? resolve(__dirname, '..', 'public', 'smart');
+  const config = { clientId: deps.clientId, scope: SMART_SCOPES.join(' ') };
+
+  router.get('/smart/launch', (_req, res) => {
+    res.type('html').send(shell('VIP Care policy details — launching', 'launch.js', config));
+  });
+  router.get('/smart/app', (_req, res) => {
+    res.type('html').send(shell('VIP Care policy details', 'app.js', config));
+  });
+  router.get('/smart/assets/:file', (req, res) => {
+    const file = req.params['file'] ?? '';
+    const path = join(assetsDir, file);
+    if (!ASSETS.has(file)) throw notFound(`No asset ${file.slice(0, 64)}.`);
+    if (!existsSync(path)) throw new HttpError(503, 'not-supported', 'The details app is not built: run `npm run build`.');
+    res.type(file.endsWith('.css') ? 'css' : file.endsWith('.map') ? 'json' : 'js').setHeader('Cache-Control', 'public, max-age=300');
+    res.send(readFileSync(path));
+  });
+  router.get('/smart/api/decisions/:id', async (req, res) => {
+    const id = req.params['id'] ?? '';
+    const found = ASSERTION_ID.test(id) ? await deps.assertions.get(id) : undefined;
+    if (!found) throw notFound(`No coverage decision ${id.slice(0, 64)} is on record.`);
+    res.json({
+      assertionId: found.assertionId,
+      order: found.orderReference,
+      covered: found.covered,
+      ...(found.reasonText ? { reason: found.reasonText } : {}),
+      ...(found.reasonCode ? { reasonCode: found.reasonCode } : {}),
+      billingCodes: found.billingCodes,
+      policy: found.policy,
+      decidedAt: found.decidedAt,
+    });
+  });
+  return router;
+}
+
+/** Reads a built asset's size (for the benchmark and tests). */
+export function assetSize(assetsDir: string, file: string): number {
+  return readFileSync(join(assetsDir, file)).byteLength;
+}
