@@ -246,7 +246,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           label: 'Open the CCP.1247 details app',
           url: 'https://payer.example/smart/launch',
           type: 'smart',
-          appContext: '{"order":"ServiceRequest/sr1","plan":"https://knowledge.vipcare.example/fhir/PlanDefinition/ccp-1247|2025.07"}',
+          appContext: `{"decision":"${uuid(31)}","order":"ServiceRequest/sr1","planDefinition":"ccp-1247"}`,
         }],
         extension: associated,
       },
@@ -410,7 +410,10 @@ describe.each(scenarios)('cards: CRD card constraints ($name)', ({ path, body, o
       for (const l of c.links ?? []) {
         expect(typeof l.appContext).toBe('string');
         const ctx = JSON.parse(l.appContext ?? '') as Record<string, string>;
-        expect(Object.keys(ctx).sort()).toEqual(['order', 'plan']);
+        expect(Object.keys(ctx).sort()).toEqual(['decision', 'order', 'planDefinition']);
+        // The decision named is the coverage assertion issued for the same order in the same response.
+        const update = (b.systemActions ?? []).find((a) => `ServiceRequest/${String(a.resource?.['id'])}` === ctx['order']);
+        expect(JSON.stringify(update)).toContain(`"valueString":"${ctx['decision']}"`);
         expect(JSON.stringify(ctx)).not.toMatch(/Patient\/|"p1"/);
       }
     }
