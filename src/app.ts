@@ -60,6 +60,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(fhirRouter(shared));
   app.use(smartRouter({ assertions, clientId: config.smartClientId }));
   app.use(pagesRouter(knowledge));
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -112,6 +112,8 @@ export interface PainPoint {
   hours: number | undefined;
   value: number;
   label: string;
+  /** "12 mo", when the time is reported. */
+  when?: string;
 }
 
 /** The pain (VAS) series of a study's first reported group, in time order (used for the app's chart). */
@@ -123,7 +125,9 @@ export function painSeries(e: EvidenceLike): { group?: string; points: PainPoint
     const t = timepoint(s);
     // The first point without a time is the baseline; later ones without a time have an unreported follow-up.
     const hours = t ? hoursOf(t) : i === 0 ? 0 : undefined;
-    return { hours, value: s.quantity?.value ?? 0, label: s.description ?? '' };
+    const point: PainPoint = { hours, value: s.quantity?.value ?? 0, label: s.description ?? '' };
+    if (t?.value) point.when = timeText(t).replace(/^ at /, '');
+    return point;
   }).sort((a, b) => (a.hours ?? Infinity) - (b.hours ?? Infinity));
   return g ? { group: g, points } : { points };
 }
@@ -141,7 +145,7 @@ export interface EvidenceRow {
 }
 
 const codingText = (c: { coding?: Array<{ display?: string; code?: string }>; text?: string } | undefined): string | undefined =>
-  c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code;
+  c?.coding?.[0]?.display ?? c?.text ?? c?.coding?.[0]?.code;
 
 /** The table row for one Evidence. */
 export function evidenceRow(e: EvidenceLike & { studyType?: { coding?: Array<{ display?: string; code?: string }>; text?: string }; synthesisType?: { coding?: Array<{ display?: string; code?: string }>; text?: string } }): EvidenceRow {
@@ -150,8 +154,10 @@ export function evidenceRow(e: EvidenceLike & { studyType?: { coding?: Array<{ d
   const longest = followUps[0];
   const series = painSeries(e).points;
   const lastTimed = [...series].reverse().find((p) => p.hours !== undefined && p.hours > 0);
-  const followUp = longest?.description ?? (lastTimed ? lastTimed.label : 'not reported');
-  const design = [codingText(e.synthesisType), codingText(e.studyType)].filter((x) => x && x !== 'NotApplicable').join('; ');
+  const followUp = longest ? `up to ${timeText(longest.quantity).replace(/^ at /, '')}` : lastTimed?.when ?? 'not reported';
+  // The study type's own text says it best ("Systematic review and meta-analysis of 18 case series and 1 cohort
+  // study"); the code displays are generic (and synthesis-type's has a typo in the published code system).
+  const design = e.studyType?.text ?? codingText(e.studyType) ?? codingText(e.synthesisType) ?? '';
   const url = e.relatedArtifact?.find((a) => a.url)?.url;
   return {
     study: studyLabel(e),

@@ -1,0 +1,211 @@
+import FHIR from 'fhirclient';
+import type Client from 'fhirclient/lib/Client';
+import type { EvidenceLike } from '../engine/evidence-summary';
+import { overallCertainty } from '../engine/evidence-summary';
+import { appRoot } from './config';
+import { h, mount, str } from './dom';
+import { classify, showProblem } from './errors';
+import * as api from './service-api';
+import type { Alternative, DecisionView } from './views';
+import { alternativesPanel, conceptText, codesText, decisionPanel, evidencePanel, orderPanel, patientBanner } from './views';
+
+type Json = Record<string, unknown>;
+interface Action { title?: string; description?: string; code?: Array<{ coding?: Array<{ code?: string }> }>; type?: { coding?: Array<{ code?: string }> }; resource?: { reference?: string }; action?: Action[] }
+interface AppContext { decision?: string; order?: string; planDefinition?: string }
+
+const COVERAGE_INFO = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+
+/** Knowledge shared by the about view and the decision view, read from this service's /fhir endpoint. */
+interface Knowledge {
+  plan: Json;
+  evidence: EvidenceLike[];
+  activities: Map<string, Json>;
+}
+
+async function loadKnowledge(planId: string | undefined): Promise<Knowledge> {
+  const plans = await api.search('PlanDefinition', 'status=active');
+  const plan = plans.find((p) => p['id'] === planId) ?? plans[0];
+  if (!plan) throw new Error('The plan publishes no active policy.');
+  const [evidence, activities] = await Promise.all([api.search('Evidence'), api.search('ActivityDefinition')]);
+  const justified = ((plan['relatedArtifact'] as Array<{ type?: string; resource?: string }> | undefined) ?? [])
+    .filter((a) => a.type === 'justification' && a.resource).map((a) => (a.resource ?? '').split('|')[0]);
+  const byUrl = new Map(evidence.map((e) => [str(e['url']), e]));
+  return {
+    plan,
+    evidence: justified.map((u) => byUrl.get(u ?? '')).filter((e): e is Json => !!e) as unknown as EvidenceLike[],
+    activities: new Map(activities.flatMap((a) => [[`${str(a['url'])}|${str(a['version'])}`, a], [str(a['url']), a]])),
+  };
+}
+
+const policyUrl = (plan: Json): string => `/policies/${str(plan['id'])}`;
+
+/** The alternatives the engine offers for this order: the created resources of the card's suggestions. */
+function alternativesFrom(rg: Json, k: Knowledge): Alternative[] {
+  const contained = new Map(((rg['contained'] as Json[] | undefined) ?? []).map((r) => [`#${str(r['id'])}`, r]));
+  const out: Alternative[] = [];
+  const walk = (actions: Action[] | undefined): void => {
+    for (const a of actions ?? []) {
+      const create = a.action?.find((x) => x.type?.coding?.some((c) => c.code === 'create'));
+      const resource = create ? contained.get(create.resource?.reference ?? '') : undefined;
+      if (resource) {
+        const canonical = ((resource['instantiatesCanonical'] as string[] | undefined) ?? [])[0] ?? '';
+        const ad = k.activities.get(canonical) ?? k.activities.get(canonical.split('|')[0] ?? '');
+        out.push({ title: a.title ?? str(ad?.['title']), description: str(ad?.['description'] ?? create?.description), resource });
+      } else walk(a.action);
+    }
+  };
+  walk(rg['action'] as Action[] | undefined);
+  return out;
+}
+
+/** The coverage decision the engine records on the order ($apply's coverage-information update). */
+function appliedDecision(rg: Json): { covered: string; reason: string } | undefined {
+  for (const r of (rg['contained'] as Json[] | undefined) ?? []) {
+    const ext = ((r['extension'] as Array<{ url: string; extension?: Array<{ url: string; valueCode?: string; valueCodeableConcept?: { text?: string } }> }> | undefined) ?? []).find((e) => e.url === COVERAGE_INFO);
+    if (ext) return { covered: ext.extension?.find((e) => e.url === 'covered')?.valueCode ?? 'indeterminate', reason: ext.extension?.find((e) => e.url === 'reason')?.valueCodeableConcept?.text ?? '' };
+  }
+  return undefined;
+}
+
+/** Whether the granted scopes let the app create this resource type (SMART v1 write or v2 `c`). */
+function canCreate(scopes: string, type: string): boolean {
+  const t = type.replace(/[^A-Za-z]/g, '');
+  return new RegExp(`(^|\\s)(patient|user)/(${t}|\\*)\\.(\\*|write|[cruds]*c[cruds]*)(\\s|$)`).test(scopes);
+}
+
+function aboutView(root: HTMLElement, k: Knowledge, note?: string): void {
+  const p = k.plan;
+  const alternatives = [...new Set(k.activities.values())];
+  mount(root, h('main', { 'data-testid': 'about' },
+    h('h1', {}, `About: ${str(p['title'])}`),
+    note && h('p', { class: 'notice' }, note),
+    h('p', {}, `${str(p['publisher'])} clinical policy ${String((p['identifier'] as Array<{ value?: string }> | undefined)?.[0]?.value ?? '')}: ${str(p['description'])}`),
+    h('p', {}, 'Open this app from the plan\'s card in your EHR to see the decision for a specific order. ', h('a', { href: policyUrl(p) }, 'Read the policy summary and references.')),
+    h('h2', {}, 'Covered alternatives'),
+    h('ul', {}, ...alternatives.map((a) => h('li', {}, h('strong', {}, str(a['title'])), ` — ${codesText(a['code'] as never) || codesText(a['productCodeableConcept'] as never)}`))),
+    evidencePanel(k.evidence, overallCertainty(k.evidence))));
+}
+
+async function findOrder(client: Client, root: HTMLElement, ctx: AppContext, k: Knowledge): Promise<Json | undefined> {
+  const explicit = ctx.order ?? ((client.getState('tokenResponse.fhirContext') as Array<{ reference?: string }> | undefined) ?? [])
+    .map((c) => c.reference).find((r) => r?.startsWith('ServiceRequest/'));
+  if (explicit) return client.request<Json>(explicit);
+  // No context: search the patient's orders with the codes of the ValueSets the plan's rules test, and let the
+  // user choose (smart.md "Fallbacks").
+  const urls = [...JSON.stringify(k.plan['action'] ?? []).matchAll(/memberOf\(\\?'([^'\\]+)\\?'\)/g)].map((m) => m[1] ?? '');
+  const expansions = await Promise.all(urls.map((u) => api.expandUrl(u)));
+  const codes = expansions.flatMap((vs) => ((vs['expansion'] as { contains?: Array<{ system?: string; code?: string }> } | undefined)?.contains ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`));
+  if (codes.length === 0) return undefined;
+  const bundle = await client.request<{ entry?: Array<{ resource: Json }> }>(`ServiceRequest?patient=${encodeURIComponent(client.getPatientId() ?? '')}&code=${encodeURIComponent(codes.join(','))}`);
+  const orders = (bundle.entry ?? []).map((e) => e.resource);
+  if (orders.length <= 1) return orders[0];
+  return new Promise((resolve) => {
+    mount(root, h('main', { 'data-testid': 'order-picker' },
+      h('h1', {}, 'Which order?'),
+      h('p', {}, 'This patient has several sacroplasty orders. Choose one to see the plan\'s decision.'),
+      h('ul', { class: 'picker' }, ...orders.map((o) => {
+        const b = h('button', { type: 'button' }, `${conceptText(o['code'] as never)} (${codesText(o['code'] as never)}) — ${str(o['status'])}, ${str(o['authoredOn']).slice(0, 10)}`);
+        b.addEventListener('click', () => resolve(o));
+        return h('li', {}, b);
+      }))));
+  });
+}
+
+function confirmAndOrder(client: Client, alt: Alternative, result: HTMLElement): void {
+  const dialog = h('dialog', { 'data-testid': 'confirm-order', 'aria-labelledby': 'confirm-h' },
+    h('h2', { id: 'confirm-h' }, 'Place a draft order?'),
+    h('p', {}, `${alt.title.replace(/^Replace with /i, '')} will be added to this patient's draft orders in the EHR for you to review and sign.`));
+  const confirm = h('button', { type: 'button', class: 'primary', 'data-testid': 'confirm' }, 'Place draft order');
+  const cancel = h('button', { type: 'button' }, 'Cancel');
+  dialog.append(h('div', { class: 'buttons' }, confirm, cancel));
+  document.body.append(dialog);
+  cancel.addEventListener('click', () => { dialog.close(); dialog.remove(); });
+  confirm.addEventListener('click', () => {
+    confirm.disabled = true;
+    const resource = { ...alt.resource };
+    delete resource['id'];
+    client.create(resource as never).then((created: Json) => {
+      mount(result, h('p', { class: 'ok' }, `Draft order created in the EHR: ${String(created['resourceType'] ?? resource['resourceType'])}/${str(created['id'])}. Review and sign it there, and remove the sacroplasty order if you no longer want it.`));
+    }).catch((err: unknown) => {
+      const problem = classify(err, 'order');
+      mount(result, h('p', { class: 'error', role: 'alert' }, `${problem.title}. ${problem.message}`));
+    }).finally(() => { dialog.close(); dialog.remove(); result.focus(); });
+  });
+  dialog.showModal();
+  confirm.focus();
+}
+
+async function decisionView(client: Client, root: HTMLElement, ctx: AppContext): Promise<void> {
+  const k = await loadKnowledge(ctx.planDefinition);
+  const order = await findOrder(client, root, ctx, k);
+  if (!order) {
+    aboutView(root, k, 'No sacroplasty order was found for this patient, so there is no decision to show. The policy is below.');
+    return;
+  }
+  const patientId = client.getPatientId() ?? String((order['subject'] as { reference?: string } | undefined)?.reference ?? '').replace('Patient/', '');
+  const [patient, coverage, stored] = await Promise.all([
+    client.request<Json>(`Patient/${patientId}`),
+    client.request<{ entry?: Array<{ resource: Json }> }>(`Coverage?patient=${encodeURIComponent(patientId)}`).catch(() => ({ entry: [] as Array<{ resource: Json }> })),
+    ctx.decision ? api.decision(ctx.decision).catch((e: unknown) => {
+      if (e instanceof api.NotFoundError) return undefined;
+      throw e;
+    }) : Promise.resolve(undefined),
+  ]);
+  const coverages = (coverage.entry ?? []).map((e) => e.resource).filter((c) => c['resourceType'] === 'Coverage');
+  const rg = await api.apply(str(k.plan['id']), `Patient/${patientId}`, [order, ...coverages], client.getFhirUser() ?? undefined);
+  const applied = appliedDecision(rg);
+  const view: DecisionView = {
+    covered: stored?.covered ?? applied?.covered ?? 'indeterminate',
+    reason: stored?.reason ?? applied?.reason ?? 'The plan\'s policy applies to this order.',
+    plan: k.plan,
+    policyUrl: policyUrl(k.plan),
+    ...(stored ? { assertionId: stored.assertionId, decidedAt: stored.decidedAt } : {}),
+    ...(ctx.decision && !stored ? { notOnRecord: `Coverage decision ${ctx.decision} is not on record (it may be older than the retention period). The decision shown is what the policy says today.` } : {}),
+  };
+  const scopes = String(client.getState('tokenResponse.scope') ?? '');
+  const result = h('div', { 'data-testid': 'order-result', tabindex: '-1', 'aria-live': 'polite' });
+  const needBanner = client.getState('tokenResponse.need_patient_banner') !== false;
+  mount(root,
+    needBanner && patientBanner(patient),
+    h('main', {},
+      h('h1', {}, 'Plan coverage decision'),
+      h('div', { class: 'grid' }, orderPanel(order), decisionPanel(view)),
+      alternativesPanel(alternativesFrom(rg, k), (type) => canCreate(scopes, type), (alt) => confirmAndOrder(client, alt, result)),
+      result,
+      evidencePanel(k.evidence, overallCertainty(k.evidence))));
+}
+
+async function main(): Promise<void> {
+  const root = appRoot();
+  const params = new URLSearchParams(location.search);
+  const error = params.get('error');
+  if (error) {
+    showProblem(root, {
+      title: error === 'access_denied' ? 'Access was denied' : 'The EHR refused the sign-in',
+      message: `${params.get('error_description') ?? error}. The EHR denied this app access, so nothing was read. Open it again from the card, or ask your EHR administrator to grant it.`,
+    });
+    return;
+  }
+  const launched = params.has('code') || params.has('state') || sessionStorage.getItem('SMART_KEY');
+  if (!launched) {
+    try {
+      aboutView(root, await loadKnowledge(undefined));
+    } catch (err) {
+      showProblem(root, classify(err, 'app'));
+    }
+    return;
+  }
+  try {
+    const client = await FHIR.oauth2.ready();
+    const raw = client.getState('tokenResponse.appContext') as unknown;
+    let ctx: AppContext = {};
+    if (typeof raw === 'string' && raw) {
+      try { ctx = JSON.parse(raw) as AppContext; } catch { ctx = {}; }
+    }
+    await decisionView(client, root, ctx);
+  } catch (err) {
+    showProblem(root, classify(err, 'app'));
+  }
+}
+
+void main();
