@@ -112,6 +112,22 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
     sendStored(req, res, readOf(type, second));
   });
 
+  // $expand may also be POSTed (FHIR operations accept POST), with the ValueSet's url as a Parameters entry.
+  router.post(['/fhir/ValueSet/\\$expand', '/fhir/ValueSet/:id/\\$expand'], (req, res) => {
+    const id = (req.params as { id?: string }).id;
+    let stored: StoredResource | undefined;
+    if (id) stored = readOf('ValueSet', id);
+    else {
+      const params = (req.body as { resourceType?: unknown; parameter?: Array<{ name?: unknown; valueUri?: unknown; valueString?: unknown }> } | undefined);
+      const url = params?.resourceType === 'Parameters' ? params.parameter?.find((p) => p.name === 'url') : undefined;
+      const value = url?.valueUri ?? url?.valueString;
+      if (typeof value !== 'string') throw badRequest('POST $expand needs Parameters with a url (valueUri).', ['Parameters.parameter']);
+      stored = search(repo.all('ValueSet'), { url: value })[0];
+      if (!stored) throw notFound(`No ValueSet with url ${value.slice(0, 256)}.`);
+    }
+    send(res, 200, expand(stored.resource as unknown as ValueSet, deps.now()));
+  });
+
   router.post('/fhir/PlanDefinition/:id/\\$apply', (req, res) => {
     const stored = readOf('PlanDefinition', req.params['id'] ?? '');
     const plan = deps.knowledge.plans.get(`PlanDefinition/${stored.resource.id}`);
@@ -134,7 +150,8 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
       next();
       return;
     }
-    next(new HttpError(405, 'not-supported', `${req.method} is not allowed: this FHIR endpoint is read-only.`, undefined, { Allow: 'GET, HEAD' }));
+    const operation = /\/\$(apply|expand)$/.test(req.path);
+    next(new HttpError(405, 'not-supported', `${req.method} is not allowed: this FHIR endpoint is read-only.`, undefined, { Allow: operation ? 'GET, HEAD, POST' : 'GET, HEAD' }));
   });
   return router;
 }

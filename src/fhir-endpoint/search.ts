@@ -15,6 +15,13 @@ const IGNORED = new Set(['_format', '_pretty']);
 const field = (r: StoredResource, name: string): unknown => (name === '_id' ? r.resource.id : r.resource[name]);
 
 function matches(r: StoredResource, name: string, values: string[]): boolean {
+  // A canonical search value may carry a version: url=<url>|<version> (FHIR R4 search §3.1.1.4.8, uri).
+  if (name === 'url') {
+    return values.some((value) => {
+      const bar = value.indexOf('|');
+      return bar < 0 ? r.resource['url'] === value : r.resource['url'] === value.slice(0, bar) && r.resource['version'] === value.slice(bar + 1);
+    });
+  }
   const v = field(r, name);
   if (typeof v !== 'string') return false;
   if (name === 'name') return values.some((x) => v.toLowerCase().startsWith(x.toLowerCase()));

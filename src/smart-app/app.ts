@@ -99,8 +99,10 @@ async function findOrder(client: Client, root: HTMLElement, ctx: AppContext, k: 
   const bundle = await client.request<{ entry?: Array<{ resource: Json }> }>(`ServiceRequest?patient=${encodeURIComponent(client.getPatientId() ?? '')}&code=${encodeURIComponent(codes.join(','))}`);
   const orders = (bundle.entry ?? []).map((e) => e.resource);
   if (orders.length <= 1) return orders[0];
+  const patient = await client.request<Json>(`Patient/${encodeURIComponent(client.getPatientId() ?? '')}`).catch(() => undefined);
+  const needBanner = client.getState('tokenResponse.need_patient_banner') !== false;
   return new Promise((resolve) => {
-    mount(root, h('main', { 'data-testid': 'order-picker' },
+    mount(root, needBanner && patient && patientBanner(patient), h('main', { 'data-testid': 'order-picker' },
       h('h1', {}, 'Which order?'),
       h('p', {}, 'This patient has several sacroplasty orders. Choose one to see the plan\'s decision.'),
       h('ul', { class: 'picker' }, ...orders.map((o) => {
@@ -179,6 +181,13 @@ async function main(): Promise<void> {
   const root = appRoot();
   const params = new URLSearchParams(location.search);
   const error = params.get('error');
+  // An error redirect is believed only for a launch this window started (its state is in session storage);
+  // anything else is a forged or stale response (RFC 6749 §10.12).
+  const state = params.get('state');
+  if (error && (!state || sessionStorage.getItem(state) === null)) {
+    showProblem(root, classify(new Error('The sign-in response carries an unknown state'), 'app'));
+    return;
+  }
   if (error) {
     showProblem(root, {
       title: error === 'access_denied' ? 'Access was denied' : 'The EHR refused the sign-in',

@@ -16,7 +16,8 @@ const status = (err: unknown): number | undefined => {
 export function classify(err: unknown, where: 'launch' | 'app' | 'order'): Problem {
   const text = err instanceof Error ? err.message : String(err);
   const code = status(err) ?? (/\b(401)\b/.test(text) ? 401 : /\b(403)\b/.test(text) ? 403 : undefined);
-  if (/state/i.test(text) && where !== 'order') {
+  // A whole word: fhirclient's "Failed to fetch the conformance statement" is a network failure, not a state one.
+  if (/\bstate\b/i.test(text) && where !== 'order') {
     return { title: 'Sign-in could not be verified', message: 'The sign-in response did not match a launch started in this window (unknown or mismatched state). For your safety the app stopped. Open it again from the card in your EHR.' };
   }
   if (code === 401) {

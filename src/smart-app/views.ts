@@ -63,7 +63,7 @@ export function decisionPanel(d: DecisionView): HTMLElement {
   const policyId = (p['identifier'] as Array<{ value?: string }> | undefined)?.[0]?.value ?? '';
   const next = (p['extension'] as Array<{ url: string; valueDate?: string }> | undefined)?.find((e) => e.url.endsWith('artifact-nextReviewDate'))?.valueDate;
   return h('section', { class: `panel decision ${d.covered}`, 'data-testid': 'decision', 'aria-labelledby': 'decision-h' },
-    h('h2', { id: 'decision-h' }, `${COVERED_TEXT[d.covered] ?? d.covered}: investigational / not medically necessary`),
+    h('h2', { id: 'decision-h' }, `${COVERED_TEXT[d.covered] ?? d.covered} under the plan's policy`),
     h('p', {}, d.reason),
     h('dl', {},
       h('dt', {}, 'Policy'), h('dd', {}, h('a', { href: d.policyUrl, target: '_blank', rel: 'noopener' }, `${policyId} — ${str(p['title'])}`)),

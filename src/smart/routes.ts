@@ -38,7 +38,9 @@ function shell(title: string, script: string, config: Record<string, unknown>): 
  */
 export function smartRouter(deps: SmartRouterDeps): Router {
   const router = Router();
-  const assetsDir = deps.assetsDir ?? resolve(__dirname, '..', 'public', 'smart');
+  // Built next to the compiled server (dist/public/smart); from the TypeScript sources, the same dist folder.
+  const candidates = deps.assetsDir ? [deps.assetsDir] : [resolve(__dirname, '..', 'public', 'smart'), resolve(__dirname, '..', '..', 'dist', 'public', 'smart')];
+  const assetsDirNow = (): string => candidates.find((c) => existsSync(c)) ?? candidates[0] ?? '';
   const config = { clientId: deps.clientId, scope: SMART_SCOPES.join(' ') };
 
   router.get('/smart/launch', (_req, res) => {
@@ -49,7 +51,7 @@ export function smartRouter(deps: SmartRouterDeps): Router {
   });
   router.get('/smart/assets/:file', (req, res) => {
     const file = req.params['file'] ?? '';
-    const path = join(assetsDir, file);
+    const path = join(assetsDirNow(), file);
     if (!ASSETS.has(file)) throw notFound(`No asset ${file.slice(0, 64)}.`);
     if (!existsSync(path)) throw new HttpError(503, 'not-supported', 'The details app is not built: run `npm run build`.');
     res.type(file.endsWith('.css') ? 'css' : file.endsWith('.map') ? 'json' : 'js').setHeader('Cache-Control', 'public, max-age=300');
