@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type { Express } from 'express';
 import cors from 'cors';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config';
 import type { KnowledgeBase } from './knowledge/knowledge-base';
@@ -17,6 +18,12 @@ import type { FeedbackStore } from './cds/feedback-store';
 import { MemoryFeedbackStore } from './cds/feedback-store';
 import { errorHandler, unknownRoute } from './http/errors';
 import { requestLog } from './http/request-log';
+import { inputLimits } from './http/input-limits';
+import { requireCdsClient } from './auth/middleware';
+import type { TrustedClient } from './auth/clients';
+import { KeySets } from './auth/key-sets';
+import type { ReplayStore } from './auth/replay-store';
+import { MemoryReplayStore } from './auth/replay-store';
 
 /** Everything the app is built from; tests pass their own clock, ids and stores. */
 export interface AppDeps {
@@ -25,6 +32,10 @@ export interface AppDeps {
   logger: Logger;
   feedback?: FeedbackStore;
   assertions?: AssertionStore;
+  /** Trusted CDS clients (CDS_CLIENTS); when given, every CDS call needs a client JWT. */
+  clients?: TrustedClient[];
+  replay?: ReplayStore;
+  keySets?: KeySets;
   now?: () => Date;
   newId?: () => string;
   onHookAnswered?: CdsRouterDeps['onHookAnswered'];
@@ -37,9 +48,44 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestLog(logger));
+  // Security headers that keep CORS working for EHR browser clients (Cross-Origin-Resource-Policy: cross-origin)
+  // and let the details app run inside an EHR iframe: CSP frame-ancestors governs framing, not X-Frame-Options.
+  app.use(helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        // The app reads the EHR's FHIR server, whose origin is only known at launch.
+        connectSrc: ["'self'", 'https:', 'http:'],
+        frameAncestors: config.smartFrameAncestors.split(/\s+/).filter(Boolean),
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+      },
+    },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+    crossOriginEmbedderPolicy: false,
+    frameguard: false,
+  }));
   // CDS Hooks §Security: browser clients (the CDS Hooks sandbox, SMART apps) preflight every call.
   app.use(cors({ origin: '*', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'], exposedHeaders: ['X-Request-Id'], maxAge: 86400 }));
   app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: false }));
+  app.use(inputLimits());
+  if (deps.clients && deps.clients.length > 0) {
+    // CDS Hooks 2.0 §Trusting CDS Clients: discovery, invocation and feedback all carry the client's JWT.
+    app.use('/cds-services', requireCdsClient({
+      publicUrl: config.publicUrl ?? '',
+      clients: new Map(deps.clients.map((c) => [c.iss, c])),
+      keySets: deps.keySets ?? new KeySets({ timeoutMs: 2000, maxBytes: 256 * 1024, maxAgeMs: 10 * 60_000, cooldownMs: 30_000 }),
+      replay: deps.replay ?? new MemoryReplayStore(),
+      algorithms: config.jwtAlgorithms,
+      clockToleranceSec: 30,
+      maxLifetimeSec: 300,
+      ...(deps.now ? { now: deps.now } : {}),
+    }));
+  }
   // strict: false so a JSON string or number body reaches the routes, which say "must be a JSON object" (it is valid JSON).
   const shared = {
     knowledge,

@@ -24,7 +24,19 @@ export interface AppConfig {
   logLevel: string;
   /** SMART_CLIENT_ID — the client id EHRs register the details app under (default sacroplasty-cds-app). */
   smartClientId: string;
+  /** CDS_CLIENTS — JSON file of trusted EHRs; when set every CDS call needs a client JWT. Unset: open (local use). */
+  cdsClientsFile?: string;
+  /** CDS_JWT_ALGORITHMS — accepted JWT algorithms (default ES384,RS384; ES256/RS256/ES512/RS512/PS* may be added). */
+  jwtAlgorithms: string[];
+  /** CDS_ALLOW_UNAUTHENTICATED — with NODE_ENV=production, allow starting without CDS_CLIENTS (default false). */
+  allowUnauthenticated: boolean;
+  /** NODE_ENV=production. */
+  production: boolean;
+  /** SMART_FRAME_ANCESTORS — origins allowed to embed the details app in a frame (CSP frame-ancestors; default *). */
+  smartFrameAncestors: string;
 }
+
+const ASYMMETRIC = /^(ES(256|384|512)|RS(256|384|512)|PS(256|384|512)|EdDSA)$/;
 
 function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
   const raw = env[key];
@@ -38,6 +50,14 @@ function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number,
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const publicUrl = env['CDS_PUBLIC_URL']?.replace(/\/+$/, '');
   if (publicUrl !== undefined && publicUrl !== '' && !/^https?:\/\/[^\s/]+/.test(publicUrl)) throw new Error(`CDS_PUBLIC_URL must be an http(s) URL, not "${publicUrl}"`);
+  // CDS Hooks: "none" and symmetric (HMAC) algorithms SHALL NOT be accepted; only asymmetric ones may be listed.
+  const jwtAlgorithms = (env['CDS_JWT_ALGORITHMS'] ?? 'ES384,RS384').split(',').map((a) => a.trim()).filter(Boolean);
+  const bad = jwtAlgorithms.find((a) => !ASYMMETRIC.test(a));
+  if (bad || jwtAlgorithms.length === 0) throw new Error(`CDS_JWT_ALGORITHMS may list only asymmetric algorithms (ES384, RS384, ES256, RS256, …), not "${bad ?? ''}"`);
+  if (env['CDS_CLIENTS'] && !publicUrl) throw new Error('CDS_PUBLIC_URL is required when CDS_CLIENTS is set: token audiences are checked against it');
+  if (env['NODE_ENV'] === 'production' && !env['CDS_CLIENTS'] && env['CDS_ALLOW_UNAUTHENTICATED'] !== 'true') {
+    throw new Error('Refusing to start without client authentication in production: set CDS_CLIENTS (and CDS_PUBLIC_URL), or CDS_ALLOW_UNAUTHENTICATED=true to run open on purpose');
+  }
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
     host: env['HOST'] ?? '0.0.0.0',
@@ -50,5 +70,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     logLevel: env['LOG_LEVEL'] ?? 'info',
     smartClientId: env['SMART_CLIENT_ID'] ?? 'sacroplasty-cds-app',
+    ...(env['CDS_CLIENTS'] ? { cdsClientsFile: resolve(env['CDS_CLIENTS']) } : {}),
+    jwtAlgorithms,
+    allowUnauthenticated: env['CDS_ALLOW_UNAUTHENTICATED'] === 'true',
+    production: env['NODE_ENV'] === 'production',
+    smartFrameAncestors: env['SMART_FRAME_ANCESTORS'] ?? '*',
   };
 }

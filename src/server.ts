@@ -5,6 +5,7 @@ import { loadConfig } from './config';
 import type { AppConfig } from './config';
 import { loadKnowledge } from './knowledge/knowledge-base';
 import { createLogger } from './logger';
+import { loadTrustedClients } from './auth/clients';
 
 /** A running service and the way to stop it cleanly. */
 export interface RunningService {
@@ -17,12 +18,22 @@ export interface RunningService {
 export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
   const knowledge = loadKnowledge({ knowledgeDir: config.knowledgeDir, servicesDir: config.servicesDir });
   for (const warning of knowledge.warnings) logger.warn(warning);
-  const app = createApp({ config, knowledge, logger });
+  const clients = config.cdsClientsFile ? loadTrustedClients(config.cdsClientsFile) : undefined;
+  if (clients) logger.info({ issuers: clients.map((c) => c.iss) }, 'CDS client authentication on');
+  else logger.warn('NO CLIENT AUTHENTICATION: CDS_CLIENTS is not set, so any caller may use the CDS services. Fine for local use; never in production.');
+  const app = createApp({ config, knowledge, logger, ...(clients ? { clients } : {}) });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first (no reset mid-request).
+  // Oversized headers or a malformed request line never reach Express: answer them as OperationOutcomes too.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: tooLarge ? 'too-long' : 'structure', diagnostics: tooLarge ? 'The request headers are too large.' : 'The HTTP request is malformed.' }] });
+    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   const address = server.address();

@@ -1,3 +1,5 @@
+import { readLimited } from '../http/read-limited';
+
 /** The result of reading one FHIR URL from the EHR: a resource, "not there" (404/410), or a failure with a reason. */
 export type FhirReadResult =
   | { status: 'ok'; resource: Record<string, unknown> & { resourceType: string } }
@@ -7,24 +9,6 @@ export type FhirReadResult =
 export interface FhirFetchOptions {
   timeoutMs: number;
   maxBytes: number;
-}
-
-async function readLimited(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string | undefined> {
-  if (!body) return '';
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

@@ -1,0 +1,38 @@
+import type { RequestHandler } from 'express';
+import { HttpError } from '../http/errors';
+import { AuthError, verifyCdsToken } from './verify-token';
+import type { VerifyOptions } from './verify-token';
+
+/** A 401 that tells the client what was wrong (RFC 6750 §3) without echoing its token. */
+function unauthorized(description: string): HttpError {
+  const safe = description.replace(/["\\\r\n]/g, ' ');
+  return new HttpError(401, 'login', description, undefined, {
+    'WWW-Authenticate': `Bearer realm="cds-services", error="invalid_token", error_description="${safe}"`,
+  });
+}
+
+/**
+ * Requires a CDS client JWT on every call it guards (discovery, invocation, feedback). The audience is the exact URL
+ * called under CDS_PUBLIC_URL (CDS Hooks 2.0: `aud` is "the URL of the CDS Service endpoint being invoked").
+ */
+export function requireCdsClient(options: VerifyOptions & { publicUrl: string }): RequestHandler {
+  return (req, res, next) => {
+    const header = req.get('authorization');
+    const match = header ? /^Bearer\s+([A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_.+/=]*)$/i.exec(header.trim()) : null;
+    if (!header) {
+      next(new HttpError(401, 'login', 'This service requires Authorization: Bearer <JWT> from a registered CDS client.', undefined, { 'WWW-Authenticate': 'Bearer realm="cds-services"' }));
+      return;
+    }
+    if (!match?.[1] || header.length > 16_384) {
+      next(unauthorized('The Authorization header does not carry a bearer JWT.'));
+      return;
+    }
+    const audience = `${options.publicUrl}${req.originalUrl.split('?')[0] ?? ''}`;
+    verifyCdsToken(match[1], audience, options).then((caller) => {
+      res.locals['caller'] = caller;
+      next();
+    }, (err: unknown) => {
+      next(err instanceof AuthError ? unauthorized(err.message) : err);
+    });
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Remembers each (iss, jti) until the token expires, so a captured token cannot be replayed (CDS Hooks 2.0:
+ * `jti` is "a nonce … to prevent replay"). Shared by all replicas when backed by the database.
+ */
+export interface ReplayStore {
+  /** True the first time this (iss, jti) is seen before `expiresAt`; false when it was already used. */
+  claim(iss: string, jti: string, expiresAt: Date): Promise<boolean>;
+}
+
+/** One process's memory: enough for a single instance; replicas share the SQL store. Bounded by expiry sweeps. */
+export class MemoryReplayStore implements ReplayStore {
+  private readonly seen = new Map<string, number>();
+  private lastSweep = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  claim(iss: string, jti: string, expiresAt: Date): Promise<boolean> {
+    const t = this.now();
+    if (t - this.lastSweep > 60_000) {
+      for (const [k, exp] of this.seen) if (exp <= t) this.seen.delete(k);
+      this.lastSweep = t;
+    }
+    const key = `${iss}\u0000${jti}`;
+    const existing = this.seen.get(key);
+    if (existing !== undefined && existing > t) return Promise.resolve(false);
+    this.seen.set(key, expiresAt.getTime());
+    return Promise.resolve(true);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The small database surface the service needs, implemented twice: embedded PGlite (one process, a data
+ * directory) and PostgreSQL through a `pg` pool (several replicas). Every module above this speaks only SQL that
+ * runs unchanged on both.
+ */
+
+export interface QueryResult<T> {
+  rows: T[];
+}
+
+/** What a statement runs on: the database itself or an open transaction. */
+export interface Queryable {
+  /** One statement with `$1 …` parameters. Pass jsonb values as JSON strings: `pg` turns JS arrays into SQL arrays. */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  /** Several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly backend: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query; rejects otherwise (readiness checks). */
+  ping(): Promise<void>;
+  /** Releases connections (pg) or flushes and closes the data directory (PGlite). Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** The SQLSTATE of a database error, when there is one (both drivers put it on `code`). */
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * Whether retrying the same statement can never succeed: data exceptions (22), constraint violations (23) and
+ * SQL or schema errors (42). Everything else — refused connections, shutdowns, timeouts, serialization
+ * failures — is an outage worth waiting out.
+ */
+export function isPermanentError(err: unknown): boolean {
+  const code = sqlState(err);
+  return code !== undefined && /^(22|23|42)/.test(code);
+}
+
+/** A short, payload-free description of an error for logs: the SQLSTATE or errno and the driver's message. */
+export function describeError(err: unknown): { code?: string; message: string } {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return typeof code === 'string' ? { code, message: message.slice(0, 300) } : { message: message.slice(0, 300) };
+}
+
+/** Timestamps come back as Date from both drivers; the service's types carry ISO 8601 strings. */
+export function toIso(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  return new Date(String(value)).toISOString();
+}
