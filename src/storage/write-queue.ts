@@ -8,6 +8,8 @@ export interface TableWriter<R> {
   write(tx: Queryable, rows: R[]): Promise<void>;
   /** Called once the rows are committed (e.g. to forget a read-your-writes copy). */
   afterCommit?(rows: R[]): void;
+  /** Called when the database rejected the row as invalid and the queue gave up on it. */
+  afterDiscard?(row: R): void;
 }
 
 export interface WriteQueueOptions {
@@ -120,7 +122,7 @@ export class WriteQueue {
       this.counters.dropped++;
       return false;
     }
-    this.items.push({ writer: writer as TableWriter<unknown>, row });
+    this.items.push({ writer: writer, row });
     this.accepted++;
     if (this.items.length >= this.batchSize) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.flushIntervalMs).unref();
@@ -207,6 +209,7 @@ export class WriteQueue {
       this.settle(1);
       this.counters.discarded++;
       if (this.isolate > 0) this.isolate--;
+      if (item) this.afterDiscard(item);
       // The row is not logged: it may be an assertion or an audit record; the table and the error suffice.
       this.logger?.error({ table: item?.writer.table, err: describeError(err) }, 'write queue discarded an item the database rejected');
       return;
@@ -249,6 +252,14 @@ export class WriteQueue {
   private releaseWaiters(): void {
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+  }
+
+  private afterDiscard(item: Item): void {
+    try {
+      item.writer.afterDiscard?.(item.row);
+    } catch (err) {
+      this.logger?.warn({ table: item.writer.table, err: describeError(err) }, 'write queue afterDiscard hook failed');
+    }
   }
 
   private afterCommit(writer: TableWriter<unknown>, rows: unknown[]): void {

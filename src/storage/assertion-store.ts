@@ -1,0 +1,153 @@
+import type { Coding } from 'fhir/r4';
+import type { AssertionStore, StoredAssertion } from '../cds/assertion-store';
+import type { Database, Queryable } from './database';
+import { toIso } from './database';
+import { memberHasher } from './member-hash';
+import { chunkRows, valuesList } from './sql-values';
+import type { TableWriter, WriteQueue } from './write-queue';
+import { QueueFullError } from './write-queue';
+
+/** A coverage_assertions row as written. */
+export interface AssertionRow {
+  assertionId: string;
+  decidedAt: string;
+  plan: string | null;
+  policy: string;
+  serviceId: string;
+  hookInstance: string;
+  orderReference: string;
+  orderCodes: Coding[];
+  covered: string;
+  reasonCode: string | null;
+  reasonText: string | null;
+  memberHash: string | null;
+}
+
+/**
+ * A StoredAssertion read back. The Coverage reference itself is not kept, so `coverage` is empty; the member is
+ * `memberHash` (keyed hash of the reference), and `plan` is the payer name recorded with the decision.
+ */
+export type PersistedAssertion = StoredAssertion & { plan?: string; memberHash?: string };
+
+export interface SqlAssertionStoreOptions {
+  db: Pick<Database, 'query'>;
+  queue: WriteQueue;
+  /** Secret for the member hash (≥ 16 bytes); keep it stable, or hashes stop matching across restarts. */
+  memberHashKey: string | Buffer;
+  /** The plan a decision was made for (the payer's display name or the policy publisher). */
+  planOf?: (assertion: StoredAssertion) => string | undefined;
+}
+
+const COLUMNS = ['assertion_id', 'decided_at', 'plan', 'policy', 'service_id', 'hook_instance', 'order_reference', 'order_codes', 'covered', 'reason_code', 'reason_text', 'member_hash'];
+const CASTS = ['text', 'timestamptz', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text'];
+
+/** Only the coding's identity goes in: system, code, display (no extensions an EHR might have attached). */
+function codingOf(c: Coding): Coding {
+  return { ...(c.system ? { system: c.system } : {}), ...(c.code ? { code: c.code } : {}), ...(c.display ? { display: c.display } : {}) };
+}
+
+function fromRow(row: AssertionRow): PersistedAssertion {
+  const a: PersistedAssertion = {
+    assertionId: row.assertionId,
+    orderReference: row.orderReference,
+    coverage: {},
+    covered: row.covered,
+    billingCodes: row.orderCodes,
+    policy: row.policy,
+    serviceId: row.serviceId,
+    hookInstance: row.hookInstance,
+    decidedAt: row.decidedAt,
+  };
+  if (row.reasonText !== null) a.reasonText = row.reasonText;
+  if (row.reasonCode !== null) a.reasonCode = row.reasonCode;
+  if (row.plan !== null) a.plan = row.plan;
+  if (row.memberHash !== null) a.memberHash = row.memberHash;
+  return a;
+}
+
+/**
+ * Coverage assertions in the database. `save` only queues (the EHR's answer does not wait for the write); `get`
+ * also answers from what is queued but not yet committed, so the details app launched seconds after a decision
+ * finds it on the replica that made it.
+ */
+export class SqlAssertionStore implements AssertionStore {
+  private readonly pending = new Map<string, AssertionRow>();
+  private readonly hash: ReturnType<typeof memberHasher>;
+  private readonly writer: TableWriter<AssertionRow>;
+
+  constructor(private readonly options: SqlAssertionStoreOptions) {
+    this.hash = memberHasher(options.memberHashKey);
+    this.writer = {
+      table: 'coverage_assertions',
+      write: (tx, rows) => writeAssertions(tx, rows),
+      afterCommit: (rows) => {
+        for (const r of rows) this.forget(r);
+      },
+      afterDiscard: (row) => this.forget(row),
+    };
+  }
+
+  save(assertions: StoredAssertion[]): Promise<void> {
+    let refused = 0;
+    for (const a of assertions) {
+      const row = this.toRow(a);
+      if (this.options.queue.enqueue(this.writer, row)) this.pending.set(row.assertionId, row);
+      else refused++;
+    }
+    return refused > 0 ? Promise.reject(new QueueFullError(`${refused} coverage_assertions`)) : Promise.resolve();
+  }
+
+  async get(assertionId: string): Promise<PersistedAssertion | undefined> {
+    const queued = this.pending.get(assertionId);
+    if (queued) return fromRow(queued);
+    const { rows } = await this.options.db.query<Record<string, unknown>>(`SELECT ${COLUMNS.join(', ')} FROM coverage_assertions WHERE assertion_id = $1::text`, [assertionId]);
+    const r = rows[0];
+    if (!r) return undefined;
+    return fromRow({
+      assertionId: String(r['assertion_id']),
+      decidedAt: toIso(r['decided_at']),
+      plan: (r['plan'] as string | null) ?? null,
+      policy: String(r['policy']),
+      serviceId: String(r['service_id']),
+      hookInstance: String(r['hook_instance']),
+      orderReference: String(r['order_reference']),
+      orderCodes: (r['order_codes'] as Coding[] | null) ?? [],
+      covered: String(r['covered']),
+      reasonCode: (r['reason_code'] as string | null) ?? null,
+      reasonText: (r['reason_text'] as string | null) ?? null,
+      memberHash: (r['member_hash'] as string | null) ?? null,
+    });
+  }
+
+  private forget(row: AssertionRow): void {
+    if (this.pending.get(row.assertionId) === row) this.pending.delete(row.assertionId);
+  }
+
+  private toRow(a: StoredAssertion): AssertionRow {
+    return {
+      assertionId: a.assertionId,
+      decidedAt: toIso(a.decidedAt),
+      plan: this.options.planOf?.(a) ?? null,
+      policy: a.policy,
+      serviceId: a.serviceId,
+      hookInstance: a.hookInstance,
+      orderReference: a.orderReference,
+      orderCodes: a.billingCodes.map(codingOf),
+      covered: a.covered,
+      reasonCode: a.reasonCode ?? null,
+      reasonText: a.reasonText ?? null,
+      memberHash: this.hash(a.coverage) ?? null,
+    };
+  }
+}
+
+/**
+ * One INSERT per chunk. An assertion id already present is skipped: ids are unique per decision, so a repeat is
+ * the same decision written again after a commit whose acknowledgement was lost.
+ */
+export async function writeAssertions(tx: Queryable, rows: AssertionRow[]): Promise<void> {
+  for (const chunk of chunkRows(rows, COLUMNS.length)) {
+    const values = valuesList(chunk.map((r) => [r.assertionId, r.decidedAt, r.plan, r.policy, r.serviceId, r.hookInstance, r.orderReference, JSON.stringify(r.orderCodes), r.covered, r.reasonCode, r.reasonText, r.memberHash]), CASTS);
+    await tx.query(`INSERT INTO coverage_assertions (${COLUMNS.join(', ')}) VALUES ${values.sql} ON CONFLICT (assertion_id) DO NOTHING`, values.params);
+  }
+}

@@ -1,0 +1,27 @@
+/** The persistence layer's public API: open a database, then build the stores and the write queue on it. */
+export type { Database, Queryable, QueryResult } from './database';
+export { isPermanentError, sqlState } from './database';
+export { openDatabase } from './open-database';
+export type { OpenDatabaseOptions } from './open-database';
+export { openPglite } from './pglite-database';
+export { openPostgres } from './pg-database';
+export type { PostgresOptions } from './pg-database';
+export { MIGRATIONS } from './migrations';
+export type { Migration } from './migrations';
+export { runMigrations } from './migrate';
+export type { MigrationResult } from './migrate';
+export { WriteQueue, QueueFullError } from './write-queue';
+export type { TableWriter, WriteQueueOptions, WriteQueueStats } from './write-queue';
+export { SqlAssertionStore } from './assertion-store';
+export type { PersistedAssertion, SqlAssertionStoreOptions } from './assertion-store';
+export { SqlFeedbackStore } from './feedback-store';
+export type { SqlFeedbackStoreOptions } from './feedback-store';
+export { MemoryReplayStore, SqlReplayStore } from './replay-store';
+export type { ReplayStore } from './replay-store';
+export { MemoryAuditSink, SqlAuditSink } from './audit';
+export type { AuditRecord, AuditSink } from './audit';
+export { memberHasher } from './member-hash';
+export { purgeOlderThan, startRetentionJob } from './retention';
+export type { PurgeCounts, RetentionJobOptions } from './retention';
+export { reportData } from './reports';
+export type { ReportData, ReportWindow } from './reports';
