@@ -3,6 +3,7 @@
  * and Da Vinci CRD constraints (crd.md "Cards", "Response types") checked on every card of several responses.
  */
 import request from 'supertest';
+import { childId } from '../src/engine/ids';
 import { CARD_TYPE, COVERAGE_INFO_URL, CPT, HCPCS, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
@@ -48,7 +49,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
         suggestions: [
           {
             label: 'Replace with physical therapy and an exercise program',
-            uuid: uuid(3),
+            uuid: childId(uuid(2), 'replace-with-physical-therapy'),
             actions: [
               removeSacroplasty,
               {
@@ -56,7 +57,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                 description: 'Order: Physical therapy evaluation and exercise program',
                 resource: {
                   resourceType: 'ServiceRequest',
-                  id: uuid(6),
+                  id: uuid(3),
                   instantiatesCanonical: [`${AD}ccp-1247-physical-therapy|2025.07`],
                   intent: 'order',
                   priority: 'routine',
@@ -75,7 +76,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           },
           {
             label: 'Replace with heat and cold for home use (electric heat pad)',
-            uuid: uuid(7),
+            uuid: childId(uuid(2), 'replace-with-home-heat-cold'),
             actions: [
               removeSacroplasty,
               {
@@ -83,7 +84,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                 description: 'Order: Heat and cold modalities for home use (electric heat pad)',
                 resource: {
                   resourceType: 'DeviceRequest',
-                  id: uuid(10),
+                  id: uuid(4),
                   instantiatesCanonical: [`${AD}ccp-1247-home-heat-cold|2025.07`],
                   intent: 'order',
                   priority: 'routine',
@@ -98,7 +99,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           },
           {
             label: 'Replace with low-impact exercise as tolerated',
-            uuid: uuid(11),
+            uuid: childId(uuid(2), 'replace-with-low-impact-exercise'),
             actions: [
               removeSacroplasty,
               {
@@ -106,7 +107,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                 description: 'Order: Low-impact exercise as tolerated',
                 resource: {
                   resourceType: 'ServiceRequest',
-                  id: uuid(14),
+                  id: uuid(5),
                   instantiatesCanonical: [`${AD}ccp-1247-low-impact-exercise|2025.07`],
                   intent: 'order',
                   priority: 'routine',
@@ -119,7 +120,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           },
           {
             label: 'Replace with a non-narcotic analgesic or NSAID',
-            uuid: uuid(15),
+            uuid: childId(uuid(2), 'replace-with-non-narcotic-analgesic'),
             actions: [
               removeSacroplasty,
               {
@@ -127,7 +128,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                 description: 'Order: Non-narcotic analgesic or NSAID',
                 resource: {
                   resourceType: 'MedicationRequest',
-                  id: uuid(18),
+                  id: uuid(6),
                   instantiatesCanonical: [`${AD}ccp-1247-non-narcotic-analgesic|2025.07`],
                   intent: 'proposal',
                   priority: 'routine',
@@ -143,7 +144,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           },
           {
             label: 'Replace with injection therapy (transforaminal epidural)',
-            uuid: uuid(19),
+            uuid: childId(uuid(2), 'replace-with-injection-therapy'),
             actions: [
               removeSacroplasty,
               {
@@ -151,7 +152,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                 description: 'Order: Injection therapy (transforaminal epidural, lumbar or sacral)',
                 resource: {
                   resourceType: 'ServiceRequest',
-                  id: uuid(22),
+                  id: uuid(7),
                   instantiatesCanonical: [`${AD}ccp-1247-injection-therapy|2025.07`],
                   intent: 'order',
                   priority: 'routine',
@@ -170,7 +171,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           },
           {
             label: 'Replace with surgical fixation (posterior pelvic ring)',
-            uuid: uuid(23),
+            uuid: childId(uuid(2), 'replace-with-surgical-fixation'),
             actions: [
               removeSacroplasty,
               {
@@ -178,7 +179,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                 description: 'Order: Surgical fixation of the posterior pelvic ring (including sacrum)',
                 resource: {
                   resourceType: 'ServiceRequest',
-                  id: uuid(26),
+                  id: uuid(8),
                   instantiatesCanonical: [`${AD}ccp-1247-surgical-fixation|2025.07`],
                   intent: 'order',
                   priority: 'routine',
@@ -206,7 +207,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
         extension: associated,
       },
       {
-        uuid: uuid(27),
+        uuid: uuid(9),
         summary: 'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence',
         indicator: 'info',
         source: { label: 'AmeriHealth Caritas VIP Care', topic: { system: CARD_TYPE, code: 'guideline', display: 'Guideline' } },
@@ -235,18 +236,18 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
         extension: associated,
       },
       {
-        uuid: uuid(28),
+        uuid: uuid(10),
         summary: 'Open the VIP Care policy app: decision, evidence and covered alternatives',
         indicator: 'info',
         source: { label: 'AmeriHealth Caritas VIP Care', topic: { system: CARD_TYPE, code: 'guideline', display: 'Guideline' } },
         detail: 'Opens the plan\'s details app inside the EHR for this order: the coverage decision, the policy, the evidence and the covered alternatives.',
-        suggestions: [{ label: 'Review the coverage decision and alternatives in the app', uuid: uuid(29) }],
+        suggestions: [{ label: 'Review the coverage decision and alternatives in the app', uuid: childId(uuid(10), 'open-details-app') }],
         selectionBehavior: 'at-most-one',
         links: [{
           label: 'Open the CCP.1247 details app',
           url: 'https://payer.example/smart/launch',
           type: 'smart',
-          appContext: `{"decision":"${uuid(31)}","order":"ServiceRequest/sr1","planDefinition":"ccp-1247"}`,
+          appContext: `{"decision":"${uuid(12)}","order":"ServiceRequest/sr1","planDefinition":"ccp-1247"}`,
         }],
         extension: associated,
       },
@@ -272,7 +273,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
               { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
               { url: 'reason', valueCodeableConcept: { text: 'Investigational / not medically necessary per AmeriHealth Caritas VIP Care clinical policy CCP.1247 (percutaneous sacroplasty)' } },
               { url: 'date', valueDate: '2026-11-23' },
-              { url: 'coverage-assertion-id', valueString: uuid(31) },
+              { url: 'coverage-assertion-id', valueString: uuid(12) },
             ],
           }],
         },
@@ -292,7 +293,8 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
     const { app } = testApp();
     const first = await request(app).post(SIGN).send(hookRequest('order-sign', [sacroplasty()]));
     const second = await request(app).post(SIGN).send(hookRequest('order-sign', [sacroplasty()]));
-    const ids = (s: string): string => s.replace(/00000000-0000-4000-8000-\d{12}/g, '<id>');
+    // Fresh ids: sequential ones from the app's id source, and suggestion ids derived from their fresh card ids.
+    const ids = (s: string): string => s.replace(/00000000-0000-4000-8000-\d{12}|[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g, '<id>');
     expect(first.body).toEqual(expected);
     expect(JSON.parse(ids(JSON.stringify(second.body)))).toEqual(JSON.parse(ids(JSON.stringify(expected))));
     expect(JSON.stringify(second.body)).not.toContain(uuid(2));

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { NOW, testApp } from './helpers';
+import { NOW, hookRequest, sacroplasty, testApp } from './helpers';
 
 const FEEDBACK = '/cds-services/sacroplasty-order-sign/feedback';
 const CARD = '00000000-0000-4000-8000-000000000002';
@@ -88,5 +88,19 @@ describe('invalid feedback is refused with a 400 OperationOutcome and nothing is
     expect(res.headers['content-type']).toMatch(/^application\/fhir\+json\b/);
     expect(res.body).toEqual({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics, expression: [expression] }] });
     expect(await feedback.list()).toEqual([]);
+  });
+});
+
+describe('feedback names the alternative chosen', () => {
+  it('an accepted suggestion from a real card is stored as the PlanDefinition action it came from', async () => {
+    const { app, feedback } = testApp();
+    const res = await request(app).post('/cds-services/sacroplasty-order-sign').send(hookRequest('order-sign', [sacroplasty()]));
+    const card = res.body.cards[0];
+    const chosen = card.suggestions[2];
+    const post = await request(app).post('/cds-services/sacroplasty-order-sign/feedback').send({
+      feedback: [{ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: chosen.uuid }, { id: 'not-ours' }], outcomeTimestamp: '2026-11-23T12:01:00Z' }],
+    });
+    expect(post.status).toBe(200);
+    expect((await feedback.list()).map((r) => r.acceptedSuggestions)).toEqual([['replace-with-low-impact-exercise', 'not-ours']]);
   });
 });

@@ -6,11 +6,21 @@ import { discovery } from './discovery';
 import type { FeedbackRecord, FeedbackStore } from './feedback-store';
 import type { AssertionStore, StoredAssertion } from './assertion-store';
 import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics';
+import type { CdsCaller } from '../auth/verify-token';
 import { handleHook } from './handle-hook';
+import { acceptedAlternative } from '../engine/apply';
 import type { HookDeps, HookOutcome } from './handle-hook';
 import { validateFeedback } from './request-schema';
 
+/** Where each invocation is recorded for disputes (CRD: keep a log of every invocation and response). */
+export interface InvocationAudit {
+  record(r: { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] }): void;
+}
+
 export interface CdsRouterDeps extends HookDeps {
+  audit?: InvocationAudit;
+  metrics?: Metrics;
   feedback: FeedbackStore;
   /** Coverage assertions are kept: claims, appeals and the details app quote their ids. */
   assertions: AssertionStore;
@@ -52,20 +62,54 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     res.json(discovery(deps.knowledge, deps.now()));
   });
 
-  router.post('/cds-services/:id', requireJson, async (req, res) => {
+  /** Audits every invocation once its answer has gone out (success or failure), off the request path. */
+  const auditInvocation: RequestHandler = (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const at = deps.now().toISOString();
+    res.on('finish', () => {
+      const locals = res.locals as { serviceId?: string; hookInstance?: string; outcome?: HookOutcome; caller?: CdsCaller; hook?: string };
+      const serviceId = locals.serviceId ?? String(req.params['id'] ?? '').slice(0, 64);
+      const cardsByType: Record<string, number> = {};
+      for (const c of locals.outcome?.response.cards ?? []) {
+        const type = c.source.topic?.code ?? 'untyped';
+        cardsByType[type] = (cardsByType[type] ?? 0) + 1;
+        deps.metrics?.cards.inc({ service: serviceId, type });
+      }
+      for (const d of locals.outcome?.decisions ?? []) deps.metrics?.decisions.inc({ service: serviceId, covered: d.covered });
+      deps.audit?.record({
+        at,
+        ...(locals.caller ? { clientIss: locals.caller.iss } : {}),
+        serviceId,
+        hook: locals.hook ?? 'unknown',
+        hookInstance: locals.hookInstance ?? 'unknown',
+        status: res.statusCode,
+        latencyMs: Number(process.hrtime.bigint() - started) / 1e6,
+        cardsByType,
+        decisionIds: (locals.outcome?.decisions ?? []).map((d) => d.assertionId),
+      });
+    });
+    next();
+  };
+
+  router.post('/cds-services/:id', auditInvocation, requireJson, async (req, res) => {
     const s = service(req.params['id']);
     res.locals['serviceId'] = s.definition.id;
+    res.locals['hook'] = s.definition.hook;
     const body = req.body as { hookInstance?: unknown };
     if (typeof body.hookInstance === 'string' && body.hookInstance.length <= 64) res.locals['hookInstance'] = body.hookInstance;
     const base = baseUrlOf(req, deps.publicUrl);
     const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
     deps.onHookAnswered?.(s, body, outcome);
+    res.locals['outcome'] = outcome;
     res.json(outcome.response);
     if (outcome.decisions.length > 0) {
       const decidedAt = deps.now().toISOString();
       const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, policy: s.plan.canonical, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
       // Off the response path: the EHR has its answer; a failed write is logged (persistence adds retries).
-      deps.assertions.save(stored).catch((err: unknown) => deps.logger.error({ err, count: stored.length }, 'coverage assertions not saved'));
+      deps.assertions.save(stored).catch((err: unknown) => {
+        deps.metrics?.storageWriteFailures.inc({ what: 'assertion' });
+        deps.logger.error({ err, count: stored.length }, 'coverage assertions not saved');
+      });
     }
   });
 
@@ -82,7 +126,9 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
         serviceId: s.definition.id,
         card: f['card'] as string,
         outcome: f['outcome'] as FeedbackRecord['outcome'],
-        acceptedSuggestions: ((f['acceptedSuggestions'] as Array<{ id: string }> | undefined) ?? []).map((a) => a.id),
+        // Stored as the alternative chosen (e.g. replace-with-physical-therapy) when the id is one of our derived
+        // suggestion ids, so reports can count alternatives; otherwise as sent.
+        acceptedSuggestions: ((f['acceptedSuggestions'] as Array<{ id: string }> | undefined) ?? []).map((a) => acceptedAlternative(s.plan, f['card'] as string, a.id) ?? a.id),
         outcomeTimestamp: f['outcomeTimestamp'] as string,
         receivedAt,
       };
@@ -91,6 +137,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
       return record;
     });
     await deps.feedback.add(records);
+    for (const r of records) deps.metrics?.feedback.inc({ service: s.definition.id, outcome: r.outcome });
     // CDS Hooks 2.0 defines no response body for feedback; an empty object is the usual answer.
     res.status(200).json({});
   });

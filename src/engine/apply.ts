@@ -6,6 +6,7 @@ import { buildCoverageInformation } from './coverage-information';
 import type { CoverageDecision, CoverageOutcome } from './coverage-information';
 import { asText, isTrue } from './fhirpath';
 import { instantiate } from './instantiate';
+import { childId } from './ids';
 import { escapeMarkdown } from './markdown';
 import { summariseEvidence } from './evidence-summary';
 import type { CompiledAction, CompiledPlan, CompiledRule } from './model';
@@ -148,9 +149,10 @@ function links(b: Build, docs: RelatedArtifact[] | undefined): RelatedArtifact[]
 }
 
 /** One PlanDefinition action → one RequestGroup action (a card, suggestion, suggestion action or coverage update). */
-function applyAction(b: Build, source: CompiledAction): RequestGroupAction {
+function applyAction(b: Build, source: CompiledAction, parentId?: string): RequestGroupAction {
   const a = source.action;
-  const out: RequestGroupAction = { id: b.req.newId() };
+  // Cards get fresh ids; what is under a card (suggestions, their actions) gets ids derived from the card's.
+  const out: RequestGroupAction = { id: parentId && a.id ? childId(parentId, a.id) : b.req.newId() };
   if (a.title) out.title = a.title;
   if (a.description) out.description = a.description;
   if (a.priority) out.priority = a.priority;
@@ -198,8 +200,24 @@ function applyAction(b: Build, source: CompiledAction): RequestGroupAction {
     out.resource = { reference: `#${b.match.order.resource['id'] as string}` };
     b.decisions.push(...decisions);
   }
-  if (source.children.length > 0) out.action = source.children.map((child) => applyAction(b, child));
+  if (source.children.length > 0) out.action = source.children.map((child) => applyAction(b, child, out.id));
   return out;
+}
+
+/**
+ * The PlanDefinition action id of the suggestion a clinician accepted, from the card uuid and suggestion uuid that
+ * feedback carries (the inverse of the derived suggestion ids above); undefined when it is not one of ours.
+ */
+export function acceptedAlternative(plan: CompiledPlan, cardId: string, suggestionId: string): string | undefined {
+  for (const rule of plan.rules) {
+    for (const card of rule.children) {
+      for (const suggestion of card.children) {
+        const name = suggestion.action.id;
+        if (name && childId(cardId, name) === suggestionId) return name;
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
