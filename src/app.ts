@@ -24,6 +24,12 @@ import type { TrustedClient } from './auth/clients';
 import { KeySets } from './auth/key-sets';
 import type { ReplayStore } from './auth/replay-store';
 import { MemoryReplayStore } from './auth/replay-store';
+import { Metrics } from './observability/metrics';
+import { adminRouter } from './admin/routes';
+import type { Report } from './admin/report-page';
+import type { InvocationAudit } from './cds/routes';
+import { isPastReview } from './knowledge/knowledge-base';
+import { HttpError } from './http/errors';
 
 /** Everything the app is built from; tests pass their own clock, ids and stores. */
 export interface AppDeps {
@@ -36,6 +42,12 @@ export interface AppDeps {
   clients?: TrustedClient[];
   replay?: ReplayStore;
   keySets?: KeySets;
+  audit?: InvocationAudit;
+  metrics?: Metrics;
+  /** Reports for payer staff (needs the database). */
+  report?: (window: { from: Date; to: Date }) => Promise<Report>;
+  /** Readiness beyond the knowledge being loaded (e.g. the database answers). */
+  readiness?: () => Promise<Record<string, string>>; // 'ok' or what is wrong
   now?: () => Date;
   newId?: () => string;
   onHookAnswered?: CdsRouterDeps['onHookAnswered'];
@@ -45,9 +57,12 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const { config, knowledge, logger } = deps;
   const app = express();
+  const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
+  const now = deps.now ?? (() => new Date());
+  metrics.knowledgePastReview.set([...knowledge.plans.values()].filter((p) => isPastReview(p.resource, now())).length);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(requestLog(logger));
+  app.use(requestLog(logger, metrics));
   // Security headers that keep CORS working for EHR browser clients (Cross-Origin-Resource-Policy: cross-origin)
   // and let the details app run inside an EHR iframe: CSP frame-ancestors governs framing, not X-Frame-Options.
   app.use(helmet({
@@ -83,6 +98,7 @@ export function createApp(deps: AppDeps): Express {
       algorithms: config.jwtAlgorithms,
       clockToleranceSec: 30,
       maxLifetimeSec: 300,
+      onFailure: () => metrics.authFailures.inc(),
       ...(deps.now ? { now: deps.now } : {}),
     }));
   }
@@ -100,11 +116,24 @@ export function createApp(deps: AppDeps): Express {
     feedback: deps.feedback ?? new MemoryFeedbackStore(),
     assertions,
     logger,
+    metrics,
+    ...(deps.audit ? { audit: deps.audit } : {}),
     fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
     ...(deps.onHookAnswered ? { onHookAnswered: deps.onHookAnswered } : {}),
   }));
   app.use(fhirRouter(shared));
   app.use(smartRouter({ assertions, clientId: config.smartClientId }));
+  app.use(adminRouter({ assertions, now, ...(config.adminToken ? { token: config.adminToken } : {}), ...(deps.report ? { report: deps.report } : {}) }));
+  app.get('/metrics', async (req, res) => {
+    if (config.metricsToken && req.get('authorization') !== `Bearer ${config.metricsToken}`) throw new HttpError(401, 'login', 'Scraping needs Authorization: Bearer <METRICS_TOKEN>.');
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  // Ready: the knowledge is loaded (it is, or the app would not exist) and the database answers.
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = { knowledge: 'ok', ...(deps.readiness ? await deps.readiness() : {}) };
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
   app.use(pagesRouter(knowledge));
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();

@@ -34,6 +34,18 @@ export interface AppConfig {
   production: boolean;
   /** SMART_FRAME_ANCESTORS — origins allowed to embed the details app in a frame (CSP frame-ancestors; default *). */
   smartFrameAncestors: string;
+  /** DATABASE_URL — PostgreSQL connection string; unset: embedded PGlite in DATA_DIR. */
+  databaseUrl?: string;
+  /** DATA_DIR — where the embedded database (and generated keys) live (default ./data). */
+  dataDir: string;
+  /** AUDIT_RETENTION_DAYS — audit, feedback and assertions older than this are purged (default 2555 ≈ 7 years). */
+  auditRetentionDays: number;
+  /** ADMIN_TOKEN — bearer token for the payer staff API (/admin); unset: the admin API is off. */
+  adminToken?: string;
+  /** METRICS_TOKEN — when set, /metrics needs Authorization: Bearer <METRICS_TOKEN>. */
+  metricsToken?: string;
+  /** MEMBER_HASH_KEY — key of the HMAC stored instead of member references; unset: generated once in DATA_DIR. */
+  memberHashKey?: string;
 }
 
 const ASYMMETRIC = /^(ES(256|384|512)|RS(256|384|512)|PS(256|384|512)|EdDSA)$/;
@@ -75,5 +87,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     allowUnauthenticated: env['CDS_ALLOW_UNAUTHENTICATED'] === 'true',
     production: env['NODE_ENV'] === 'production',
     smartFrameAncestors: env['SMART_FRAME_ANCESTORS'] ?? '*',
+    ...(env['DATABASE_URL'] ? { databaseUrl: env['DATABASE_URL'] } : {}),
+    dataDir: resolve(env['DATA_DIR'] ?? 'data'),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 2555, 1, 36500),
+    ...(env['ADMIN_TOKEN'] ? { adminToken: env['ADMIN_TOKEN'] } : {}),
+    ...(env['METRICS_TOKEN'] ? { metricsToken: env['METRICS_TOKEN'] } : {}),
+    ...(env['MEMBER_HASH_KEY'] ? { memberHashKey: env['MEMBER_HASH_KEY'] } : {}),
   };
 }

@@ -48,7 +48,7 @@ describe('coverage information: the update system action on order-sign', () => {
         { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
         { url: 'reason', valueCodeableConcept: { text: REASON_TEXT } },
         { url: 'date', valueDate: '2026-11-23' },
-        { url: 'coverage-assertion-id', valueString: uuid(31) },
+        { url: 'coverage-assertion-id', valueString: uuid(12) },
       ],
     }]);
   });
@@ -173,7 +173,7 @@ describe('coverage information when the member\'s data says otherwise (CRD "Erro
       { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
       { url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP, code }], text } },
       { url: 'date', valueDate: '2026-11-23' },
-      { url: 'coverage-assertion-id', valueString: uuid(31) },
+      { url: 'coverage-assertion-id', valueString: uuid(12) },
     ],
   });
 

@@ -5,7 +5,9 @@ import type { VerifyOptions } from './verify-token';
 
 /** A 401 that tells the client what was wrong (RFC 6750 §3) without echoing its token. */
 function unauthorized(description: string): HttpError {
-  const safe = description.replace(/["\\\r\n]/g, ' ');
+  // RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E; anything else (e.g. "−") would make
+  // Node refuse the header and turn the 401 into a 500.
+  const safe = description.replace(/\u2212/g, '-').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, ' ');
   return new HttpError(401, 'login', description, undefined, {
     'WWW-Authenticate': `Bearer realm="cds-services", error="invalid_token", error_description="${safe}"`,
   });
@@ -15,7 +17,7 @@ function unauthorized(description: string): HttpError {
  * Requires a CDS client JWT on every call it guards (discovery, invocation, feedback). The audience is the exact URL
  * called under CDS_PUBLIC_URL (CDS Hooks 2.0: `aud` is "the URL of the CDS Service endpoint being invoked").
  */
-export function requireCdsClient(options: VerifyOptions & { publicUrl: string }): RequestHandler {
+export function requireCdsClient(options: VerifyOptions & { publicUrl: string; onFailure?: () => void }): RequestHandler {
   return (req, res, next) => {
     const header = req.get('authorization');
     const match = header ? /^Bearer\s+([A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_.+/=]*)$/i.exec(header.trim()) : null;
@@ -32,6 +34,7 @@ export function requireCdsClient(options: VerifyOptions & { publicUrl: string })
       res.locals['caller'] = caller;
       next();
     }, (err: unknown) => {
+      options.onFailure?.();
       next(err instanceof AuthError ? unauthorized(err.message) : err);
     });
   };
