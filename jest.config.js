@@ -5,6 +5,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: 'tsconfig.json' }] },
   testTimeout: 20000,
+  // Tests that start the real service open PGlite, which jest's module sandbox cannot load (see the file).
+  setupFiles: ['<rootDir>/test/storage/native-pglite.ts'],
   // Tests start real HTTP servers on port 0; run files in parallel on the 2 cores this machine has.
   maxWorkers: 2,
 };

@@ -6,6 +6,8 @@ import type { AppConfig } from './config';
 import { loadKnowledge } from './knowledge/knowledge-base';
 import { createLogger } from './logger';
 import { loadTrustedClients } from './auth/clients';
+import { Metrics } from './observability/metrics';
+import { openPersistence } from './persistence';
 
 /** A running service and the way to stop it cleanly. */
 export interface RunningService {
@@ -17,15 +19,33 @@ export interface RunningService {
 /** Loads the knowledge, builds the app and listens. A knowledge problem throws before any port is opened. */
 export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
   const knowledge = loadKnowledge({ knowledgeDir: config.knowledgeDir, servicesDir: config.servicesDir });
+  // Fail before opening any port or database if the knowledge is broken (above) or the clients file is (below).
   for (const warning of knowledge.warnings) logger.warn(warning);
   const clients = config.cdsClientsFile ? loadTrustedClients(config.cdsClientsFile) : undefined;
   if (clients) logger.info({ issuers: clients.map((c) => c.iss) }, 'CDS client authentication on');
   else logger.warn('NO CLIENT AUTHENTICATION: CDS_CLIENTS is not set, so any caller may use the CDS services. Fine for local use; never in production.');
-  const app = createApp({ config, knowledge, logger, ...(clients ? { clients } : {}) });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
+  const metrics = new Metrics();
+  const persistence = await openPersistence(config, logger, metrics, (serviceId) => knowledge.services.get(serviceId)?.plan.resource.publisher);
+  const app = createApp({
+    config, knowledge, logger, metrics,
+    ...(clients ? { clients } : {}),
+    assertions: persistence.assertions,
+    feedback: persistence.feedback,
+    replay: persistence.replay,
+    audit: persistence.audit,
+    report: persistence.report,
+    readiness: persistence.readiness,
   });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.port, config.host, () => resolve(s));
+      s.once('error', reject);
+    });
+  } catch (e) {
+    await persistence.close();
+    throw e;
+  }
   // Keep-alive longer than typical load balancers' idle timeout, so they close first (no reset mid-request).
   // Oversized headers or a malformed request line never reach Express: answer them as OperationOutcomes too.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -40,10 +60,15 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   logger.info({ url, services: [...knowledge.services.keys()] }, 'CDS Hooks service listening');
-  const stop = (): Promise<void> => new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+  // Graceful stop: accept nothing new, let in-flight requests finish, then flush the write queue and close the
+  // database (its pool, or PGlite — which otherwise keeps the process alive).
+  const stop = async (): Promise<void> => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await persistence.close();
+  };
   return { server, url, stop };
 }
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { loadConfig } from '../src/config';
 import { startService } from '../src/server';
 import type { RunningService } from '../src/server';
@@ -35,7 +36,8 @@ describe('CRD structural conformance (shared/tools/crd-check.mjs against the rea
   });
 
   itWithTool(name, async () => {
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR });
+    // A data directory of its own: parallel test files must never share an embedded database.
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: mkdtempSync(join(tmpdir(), 'crd-check-')) });
     running = await startService(config, silentLogger);
     expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(running.url).not.toMatch(/:0$/);

@@ -5,10 +5,11 @@
  * Every case asserts what a clinician sees and leaves a screenshot in test-artifacts/.
  */
 import { execSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type * as ConfigModule from '../src/config';
 import type * as ServerModule from '../src/server';
@@ -159,7 +160,7 @@ beforeAll(async () => {
   const { startService } = (await import(resolve(ROOT, 'dist/server.js'))) as typeof ServerModule;
   const { loadConfig } = (await import(resolve(ROOT, 'dist/config.js'))) as typeof ConfigModule;
   browser = await launchBrowser();
-  service = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID }), silentLogger);
+  service = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: mkdtempSync(join(tmpdir(), 'smart-e2e-')) }), silentLogger);
   ehr = await startTestEhr({ clientId: CLIENT_ID, redirectUris: [`${service.url}/smart/app`] });
 
   // The order-sign call an EHR makes when Dr Reyes signs the draft sacroplasty order.

@@ -33,13 +33,13 @@ export function sqlState(err: unknown): string | undefined {
 }
 
 /**
- * Whether retrying the same statement can never succeed: data exceptions (22), constraint violations (23) and
- * SQL or schema errors (42). Everything else — refused connections, shutdowns, timeouts, serialization
- * failures — is an outage worth waiting out.
+ * Whether retrying the same row can never succeed: data exceptions (22) and constraint violations (23) are about
+ * the row. Everything else is waited out — refused connections, shutdowns, timeouts, serialization failures, and
+ * also schema or permission errors (42): those are the operator's to fix, and no row is to blame for them.
  */
 export function isPermanentError(err: unknown): boolean {
   const code = sqlState(err);
-  return code !== undefined && /^(22|23|42)/.test(code);
+  return code !== undefined && /^(22|23)/.test(code);
 }
 
 /** A short, payload-free description of an error for logs: the SQLSTATE or errno and the driver's message. */
@@ -49,8 +49,11 @@ export function describeError(err: unknown): { code?: string; message: string } 
   return typeof code === 'string' ? { code, message: message.slice(0, 300) } : { message: message.slice(0, 300) };
 }
 
-/** Timestamps come back as Date from both drivers; the service's types carry ISO 8601 strings. */
+/**
+ * Timestamps come back as Date from both drivers; the service's types carry ISO 8601 strings. The Date is
+ * recognised by its tag, not `instanceof`, which fails for a Date made in another realm (a VM context).
+ */
 export function toIso(value: unknown): string {
-  if (value instanceof Date) return value.toISOString();
+  if (Object.prototype.toString.call(value) === '[object Date]') return (value as Date).toISOString();
   return new Date(String(value)).toISOString();
 }

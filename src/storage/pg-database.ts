@@ -42,8 +42,7 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
   let ending: Promise<void> | undefined;
   return {
     backend: 'postgres',
-    query: self.query,
-    exec: self.exec,
+    ...self,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       let result: T;

@@ -43,8 +43,7 @@ export async function openPglite(dataDir: string): Promise<Database> {
   let closing: Promise<void> | undefined;
   return {
     backend: 'pglite',
-    query: self.query,
-    exec: self.exec,
+    ...self,
     // PGlite serializes transactions and queries on its one connection, so no other statement interleaves.
     transaction: <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => pglite.transaction((tx) => fn(wrap(tx))),
     async ping(): Promise<void> {

@@ -1,34 +1,8 @@
 import type { Database } from './database';
+import type { ReplayStore } from '../auth/replay-store';
 
-/**
- * Remembers each client token's (iss, jti) until the token expires, so a captured token cannot be replayed
- * (CDS Hooks 2.0: `jti` is "a nonce … to prevent replay"). Same shape as src/auth/replay-store.ts.
- */
-export interface ReplayStore {
-  /** True the first time (iss, jti) is seen, or when its earlier use has expired; false while it is still live. */
-  claim(iss: string, jti: string, expiresAt: Date): Promise<boolean>;
-}
-
-/** One process's memory: enough for a single instance. Expired entries are swept so it stays bounded by traffic. */
-export class MemoryReplayStore implements ReplayStore {
-  private readonly seen = new Map<string, number>();
-  private lastSweep = 0;
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  claim(iss: string, jti: string, expiresAt: Date): Promise<boolean> {
-    const t = this.now();
-    if (t - this.lastSweep > 60_000) {
-      for (const [k, exp] of this.seen) if (exp <= t) this.seen.delete(k);
-      this.lastSweep = t;
-    }
-    const key = `${iss}\u0000${jti}`;
-    const existing = this.seen.get(key);
-    if (existing !== undefined && existing > t) return Promise.resolve(false);
-    this.seen.set(key, expiresAt.getTime());
-    return Promise.resolve(true);
-  }
-}
+export type { ReplayStore } from '../auth/replay-store';
+export { MemoryReplayStore } from '../auth/replay-store';
 
 /**
  * The replicas' shared memory of used jtis. One statement decides atomically: insert, or take over a row whose

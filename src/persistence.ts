@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { AppConfig } from './config';
+import type { Metrics } from './observability/metrics';
+import type { Report } from './admin/report-page';
+import {
+  SqlAssertionStore, SqlAuditSink, SqlFeedbackStore, SqlReplayStore, WriteQueue, openDatabase, reportData, startRetentionJob,
+} from './storage';
+import type { AuditSink, Database } from './storage';
+import { FallbackReplayStore, MemoryReplayStore } from './auth/replay-store';
+import type { ReplayStore } from './auth/replay-store';
+
+/** Everything the service keeps, on one database: what createApp needs, plus readiness and an orderly close. */
+export interface Persistence {
+  db: Database;
+  queue: WriteQueue;
+  assertions: SqlAssertionStore;
+  feedback: SqlFeedbackStore;
+  replay: ReplayStore;
+  audit: AuditSink;
+  report: (window: { from: Date; to: Date }) => Promise<Report>;
+  readiness: () => Promise<Record<string, string>>;
+  /** Drains the write queue (nothing queued is lost on a graceful restart), then closes the database. */
+  close: () => Promise<void>;
+}
+
+/**
+ * The member-hash key: MEMBER_HASH_KEY, or one generated once and kept in DATA_DIR. Replicas must share it (set
+ * MEMBER_HASH_KEY in a deployment), or the same member hashes differently on each.
+ */
+function memberHashKey(config: AppConfig, logger: Logger): string {
+  if (config.memberHashKey) return config.memberHashKey;
+  const file = join(config.dataDir, 'member-hash.key');
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+    if (config.databaseUrl) logger.warn('MEMBER_HASH_KEY is not set: generated one in DATA_DIR; replicas sharing a database must share one key');
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Opens PostgreSQL (DATABASE_URL) or the embedded PGlite in DATA_DIR, runs migrations and builds the stores. */
+export async function openPersistence(config: AppConfig, logger: Logger, metrics: Metrics, planOf?: (serviceId: string) => string | undefined): Promise<Persistence> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), logger });
+  const queue = new WriteQueue(db, { logger });
+  metrics.watchQueue('storage', queue);
+  const assertions = new SqlAssertionStore({ db, queue, memberHashKey: memberHashKey(config, logger), ...(planOf ? { planOf: (a) => planOf(a.serviceId) } : {}) });
+  const feedback = new SqlFeedbackStore({ db });
+  const replay = new FallbackReplayStore(new SqlReplayStore(db), new MemoryReplayStore(), (err) => {
+    metrics.storageWriteFailures.inc({ what: 'replay' });
+    logger.warn({ err: (err as Error).message }, 'jti replay store unavailable: this replica checks replays on its own until the database is back');
+  });
+  const audit = new SqlAuditSink(queue);
+  const stopRetention = startRetentionJob(db, config.auditRetentionDays, 6 * 60 * 60_000, { logger });
+  logger.info({ backend: config.databaseUrl ? 'postgresql' : 'pglite', retentionDays: config.auditRetentionDays }, 'storage ready');
+  return {
+    db, queue, assertions, feedback, replay, audit,
+    report: (window) => reportData(db, window),
+    readiness: async () => {
+      try {
+        await db.ping();
+        return { database: 'ok' };
+      } catch {
+        return { database: 'unreachable' };
+      }
+    },
+    close: async () => {
+      await stopRetention();
+      const { remaining } = await queue.close();
+      if (remaining > 0) logger.error({ remaining }, 'write queue not fully drained before shutdown');
+      await db.close();
+    },
+  };
+}

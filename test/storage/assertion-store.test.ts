@@ -1,0 +1,106 @@
+import './native-pglite';
+import type { StoredAssertion } from '../../src/cds/assertion-store';
+import type { Database } from '../../src/storage/database';
+import { SqlAssertionStore } from '../../src/storage/assertion-store';
+import { memberHasher } from '../../src/storage/member-hash';
+import { QueueFullError, WriteQueue } from '../../src/storage/write-queue';
+import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll } from './backends';
+import type { TestBackend } from './backends';
+
+const KEY = 'test-member-hash-key-0123456789abcdef';
+const CPT = 'http://www.ama-assn.org/go/cpt';
+
+const assertion = (id: string, extra: Partial<StoredAssertion> = {}): StoredAssertion => ({
+  assertionId: id,
+  orderReference: 'ServiceRequest/sr1',
+  coverage: { reference: 'Coverage/c1' },
+  covered: 'conditional',
+  reasonText: 'Criteria apply',
+  reasonCode: 'criteria',
+  billingCodes: [{ system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' }],
+  policy: 'http://payer.example/fhir/PlanDefinition/ccp-1247|2025.1',
+  serviceId: 'sacroplasty-crd-order-sign',
+  hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+  decidedAt: '2026-11-23T12:00:00.000Z',
+  ...extra,
+});
+
+describe.each(BACKENDS)('SqlAssertionStore on %s', (backendName) => {
+  let backend: TestBackend;
+  let db: Database;
+  let queue: WriteQueue;
+  let store: SqlAssertionStore;
+
+  beforeAll(async () => {
+    backend = await testBackend(backendName, 'assertions');
+    db = await backend.open();
+  }, OPEN_TIMEOUT_MS);
+  beforeEach(async () => {
+    await truncateAll(db);
+    queue = new WriteQueue(db, { flushIntervalMs: 3_600_000 }); // flushed explicitly below
+    store = new SqlAssertionStore({ db, queue, memberHashKey: KEY, planOf: () => 'AmeriHealth Caritas VIP Care' });
+  });
+  afterEach(() => queue.close(5_000));
+  afterAll(async () => {
+    await db?.close();
+    await backend?.cleanup();
+  });
+
+  it('round-trips an assertion: what the details app and claims quote', async () => {
+    await store.save([assertion('a-1')]);
+    await queue.flush();
+    const got = await store.get('a-1');
+    // The Coverage reference is not kept; only its keyed hash is.
+    expect(got).toEqual({ ...assertion('a-1'), coverage: {}, plan: 'AmeriHealth Caritas VIP Care', memberHash: memberHasher(KEY)({ reference: 'Coverage/c1' }) });
+    expect(await store.get('no-such-id')).toBeUndefined();
+  });
+
+  it('answers from the queue before the write is flushed (read-your-writes on this replica)', async () => {
+    await store.save([assertion('a-2', { covered: 'not-covered' })]);
+    expect(queue.depth).toBe(1);
+    expect((await db.query('SELECT 1 FROM coverage_assertions')).rows).toHaveLength(0);
+    expect(await store.get('a-2')).toMatchObject({ assertionId: 'a-2', covered: 'not-covered' });
+    await queue.flush();
+    expect(await store.get('a-2')).toMatchObject({ assertionId: 'a-2', covered: 'not-covered' });
+  });
+
+  it('stores the member only as a keyed hash, never the reference', async () => {
+    await store.save([assertion('a-3', { coverage: { reference: 'Coverage/member-42' } }), assertion('a-4', { coverage: { display: 'No member found' }, reasonCode: undefined, reasonText: undefined })]);
+    await queue.flush();
+    const { rows } = await db.query<Record<string, unknown>>("SELECT * FROM coverage_assertions WHERE assertion_id IN ('a-3', 'a-4') ORDER BY assertion_id");
+    expect(JSON.stringify(rows)).not.toContain('member-42');
+    expect(rows[0]?.['member_hash']).toMatch(/^[0-9a-f]{64}$/);
+    expect(rows[0]?.['member_hash']).not.toBe(memberHasher(`${KEY}-other`)({ reference: 'Coverage/member-42' }));
+    expect(rows[1]).toMatchObject({ member_hash: null, reason_code: null, reason_text: null });
+    expect(rows[0]?.['order_codes']).toEqual([{ system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' }]);
+  });
+
+  it('writes an assertion saved twice once', async () => {
+    await store.save([assertion('a-5')]);
+    await store.save([assertion('a-5')]);
+    await queue.flush();
+    expect((await db.query('SELECT 1 FROM coverage_assertions')).rows).toHaveLength(1);
+  });
+
+  it('rejects save when the queue refuses the rows, so the caller can log it', async () => {
+    const tiny = new WriteQueue({ transaction: () => Promise.reject(new Error('down')) }, { maxItems: 1, retryBaseMs: 1, retryMaxMs: 2 });
+    const s = new SqlAssertionStore({ db, queue: tiny, memberHashKey: KEY });
+    await expect(s.save([assertion('b-1'), assertion('b-2')])).rejects.toBeInstanceOf(QueueFullError);
+    expect(tiny.dropped).toBe(1);
+    await tiny.close(10);
+  });
+
+  it('refuses a short member-hash key', () => {
+    expect(() => new SqlAssertionStore({ db, queue, memberHashKey: 'short' })).toThrow(/16 bytes/);
+  });
+
+  it('keeps assertions across a restart', async () => {
+    await store.save([assertion('a-6', { decidedAt: '2026-11-23T12:34:56.789Z' })]);
+    await queue.close();
+    await db.close();
+    db = await backend.open();
+    queue = new WriteQueue(db);
+    store = new SqlAssertionStore({ db, queue, memberHashKey: KEY });
+    expect(await store.get('a-6')).toMatchObject({ assertionId: 'a-6', decidedAt: '2026-11-23T12:34:56.789Z', plan: 'AmeriHealth Caritas VIP Care' });
+  }, OPEN_TIMEOUT_MS);
+});

@@ -1,0 +1,239 @@
+import './native-pglite';
+import type { Database, QueryResult, Queryable } from '../../src/storage/database';
+import { WriteQueue } from '../../src/storage/write-queue';
+import type { TableWriter } from '../../src/storage/write-queue';
+import { SqlAuditSink } from '../../src/storage/audit';
+import { isPermanentError } from '../../src/storage/database';
+import { openPostgres } from '../../src/storage/pg-database';
+import type { AuditRecord } from '../../src/storage/audit';
+import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll, waitFor } from './backends';
+import type { TestBackend } from './backends';
+
+/**
+ * A database with real transaction semantics and a switch: while `down`, every transaction fails (at BEGIN, or —
+ * with `failAtCommit` — after the statements ran, which must then be rolled back). Committed rows land in `tables`.
+ */
+class FakeDatabase implements Pick<Database, 'transaction'> {
+  readonly tables = new Map<string, unknown[]>();
+  down = false;
+  failAtCommit = false;
+  transactions = 0;
+  /** Rows that make a statement fail as a constraint violation would. */
+  poison = new Set<unknown>();
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.transactions++;
+    await Promise.resolve();
+    if (this.down && !this.failAtCommit) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const staged: Array<[string, unknown[]]> = [];
+    const tx: Queryable = {
+      query: <R>(table: string, params: readonly unknown[] = []): Promise<QueryResult<R>> => {
+        if (params.some((p) => this.poison.has(p))) return Promise.reject(Object.assign(new Error('new row violates check constraint'), { code: '23514' }));
+        staged.push([table, [...params]]);
+        return Promise.resolve({ rows: [] });
+      },
+      exec: () => Promise.resolve(),
+    };
+    const result = await fn(tx);
+    if (this.down) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+    for (const [table, rows] of staged) this.tables.set(table, [...(this.tables.get(table) ?? []), ...rows]);
+    return result;
+  }
+
+  rows(table: string): unknown[] {
+    return this.tables.get(table) ?? [];
+  }
+}
+
+/** Writes each batch as one "statement" on the fake: the table name and the rows. */
+const writer = (table: string): TableWriter<number> => ({ table, write: async (tx, rows) => void (await tx.query(table, rows)) });
+
+const fast = { flushIntervalMs: 1, retryBaseMs: 1, retryMaxMs: 5 };
+const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+describe('WriteQueue (fake database)', () => {
+  it('writes queued rows in batches, in order per table', async () => {
+    const db = new FakeDatabase();
+    const q = new WriteQueue(db, { ...fast, batchSize: 7 });
+    const a = writer('a');
+    const b = writer('b');
+    for (const n of range(0, 20)) q.enqueue(n % 3 === 0 ? b : a, n);
+    await q.flush();
+    expect(db.rows('a')).toEqual(range(0, 20).filter((n) => n % 3 !== 0));
+    expect(db.rows('b')).toEqual(range(0, 20).filter((n) => n % 3 === 0));
+    expect(q.stats()).toEqual({ depth: 0, written: 20, failedAttempts: 0, dropped: 0, discarded: 0 });
+    expect(db.transactions).toBeLessThan(20); // batched, not one transaction per row
+  });
+
+  it('flushes as soon as batchSize items are queued, without waiting for the interval', async () => {
+    const db = new FakeDatabase();
+    const q = new WriteQueue(db, { flushIntervalMs: 3_600_000, batchSize: 5 });
+    for (const n of range(0, 5)) q.enqueue(writer('a'), n);
+    await waitFor(() => q.written === 5, 'a full batch to be written');
+    expect(db.rows('a')).toEqual(range(0, 5));
+  });
+
+  it('flushes a partial batch when the interval passes', async () => {
+    const db = new FakeDatabase();
+    const q = new WriteQueue(db, { flushIntervalMs: 1, batchSize: 1000 });
+    q.enqueue(writer('a'), 1);
+    await waitFor(() => q.written === 1, 'the interval flush');
+    expect(db.rows('a')).toEqual([1]);
+  });
+
+  it.each([['fails to connect', false], ['fails at commit', true]])('retries through an outage that %s: rows land after recovery, exactly once, in order', async (_label, atCommit) => {
+    const db = new FakeDatabase();
+    db.down = true;
+    db.failAtCommit = atCommit;
+    const q = new WriteQueue(db, { ...fast, batchSize: 4 });
+    const a = writer('a');
+    const b = writer('b');
+    for (const n of range(0, 10)) q.enqueue(n % 2 ? a : b, n);
+    await waitFor(() => q.failedAttempts >= 3, 'several failed attempts');
+    for (const n of range(10, 5)) q.enqueue(n % 2 ? a : b, n); // more arrive during the outage
+    expect(db.rows('a')).toEqual([]);
+    expect(q.depth).toBe(15);
+    db.down = false;
+    await q.flush();
+    expect(db.rows('a')).toEqual(range(0, 15).filter((n) => n % 2));
+    expect(db.rows('b')).toEqual(range(0, 15).filter((n) => !(n % 2)));
+    expect(q.written).toBe(15);
+    expect(q.depth).toBe(0);
+    expect(q.dropped).toBe(0);
+  });
+
+  it('is bounded: when full, new items are refused and counted', async () => {
+    const db = new FakeDatabase();
+    db.down = true;
+    const q = new WriteQueue(db, { ...fast, maxItems: 3 });
+    const results = range(0, 5).map((n) => q.enqueue(writer('a'), n));
+    expect(results).toEqual([true, true, true, false, false]);
+    expect(q.depth).toBe(3);
+    expect(q.dropped).toBe(2);
+    db.down = false;
+    await q.flush();
+    expect(db.rows('a')).toEqual([0, 1, 2]);
+  });
+
+  it('close drains the queue through an outage that ends before the deadline', async () => {
+    const db = new FakeDatabase();
+    db.down = true;
+    const q = new WriteQueue(db, { ...fast, retryMaxMs: 2 });
+    for (const n of range(0, 6)) q.enqueue(writer('a'), n);
+    await waitFor(() => q.failedAttempts >= 2, 'failed attempts');
+    const closing = q.close(60_000);
+    await waitFor(() => q.failedAttempts >= 4, 'retries during close');
+    db.down = false;
+    await expect(closing).resolves.toEqual({ remaining: 0 });
+    expect(db.rows('a')).toEqual(range(0, 6));
+    expect(q.enqueue(writer('a'), 99)).toBe(false); // closed: refused and counted
+    expect(q.dropped).toBe(1);
+  });
+
+  it('close gives up at the deadline and reports what was not written', async () => {
+    const db = new FakeDatabase();
+    db.down = true;
+    const q = new WriteQueue(db, fast);
+    for (const n of range(0, 3)) q.enqueue(writer('a'), n);
+    await expect(q.close(20)).resolves.toEqual({ remaining: 3 });
+    expect(db.rows('a')).toEqual([]);
+  });
+
+  it('discards only the row the database rejects as invalid, and keeps order for the rest', async () => {
+    const db = new FakeDatabase();
+    db.poison.add(3);
+    const discarded: number[] = [];
+    const w: TableWriter<number> = { ...writer('a'), afterDiscard: (n) => discarded.push(n) };
+    const q = new WriteQueue(db, { ...fast, batchSize: 10 });
+    for (const n of range(0, 8)) q.enqueue(w, n);
+    await q.flush();
+    expect(db.rows('a')).toEqual([0, 1, 2, 4, 5, 6, 7]);
+    expect(discarded).toEqual([3]);
+    expect(q.stats()).toMatchObject({ written: 7, discarded: 1, failedAttempts: 0, depth: 0 });
+  });
+
+  it('calls afterCommit with each committed batch', async () => {
+    const db = new FakeDatabase();
+    const committed: number[] = [];
+    const q = new WriteQueue(db, fast);
+    const w: TableWriter<number> = { ...writer('a'), afterCommit: (rows) => committed.push(...rows) };
+    db.down = true;
+    q.enqueue(w, 1);
+    await waitFor(() => q.failedAttempts >= 1, 'a failure');
+    expect(committed).toEqual([]);
+    db.down = false;
+    await q.flush();
+    expect(committed).toEqual([1]);
+  });
+});
+
+/** A real database that refuses transactions while `down` (a simulated outage between service and database). */
+function flaky(db: Database): Database & { down: boolean } {
+  const wrapped = Object.create(db) as Database & { down: boolean };
+  wrapped.down = false;
+  wrapped.transaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+    wrapped.down ? Promise.reject(Object.assign(new Error('Connection terminated unexpectedly'), { code: '57P01' })) : db.transaction(fn);
+  return wrapped;
+}
+
+const audit = (n: number): AuditRecord => ({
+  at: new Date(Date.UTC(2026, 10, 23, 12, 0, n)).toISOString(), serviceId: 'svc', hook: 'order-sign', hookInstance: `hi-${n}`,
+  status: 200, latencyMs: 12.5, cardsByType: { 'coverage-information': 1 }, decisionIds: [`d-${n}`],
+});
+
+describe.each(BACKENDS)('WriteQueue on %s', (backendName) => {
+  let backend: TestBackend;
+  let db: Database;
+
+  beforeAll(async () => {
+    backend = await testBackend(backendName, 'queue');
+    db = await backend.open();
+  }, OPEN_TIMEOUT_MS);
+  beforeEach(() => truncateAll(db));
+  afterAll(async () => {
+    await db?.close();
+    await backend?.cleanup();
+  });
+
+  it('audit rows queued during an outage land once, in order, and close drains them', async () => {
+    const f = flaky(db);
+    const q = new WriteQueue(f, { ...fast, batchSize: 3 });
+    const sink = new SqlAuditSink(q);
+    f.down = true;
+    for (const n of range(0, 10)) sink.record(audit(n));
+    await waitFor(() => q.failedAttempts >= 2, 'failed attempts');
+    f.down = false;
+    await expect(q.close(30_000)).resolves.toEqual({ remaining: 0 });
+    const { rows } = await db.query<{ id: number; hook_instance: string; decision_ids: string[]; cards_by_type: unknown; latency_ms: number }>(
+      'SELECT id::int AS id, hook_instance, decision_ids, cards_by_type, latency_ms FROM invocation_audit ORDER BY id');
+    expect(rows.map((r) => r.hook_instance)).toEqual(range(0, 10).map((n) => `hi-${n}`));
+    expect(rows[0]).toMatchObject({ decision_ids: ['d-0'], cards_by_type: { 'coverage-information': 1 }, latency_ms: 12.5 });
+  });
+});
+
+describe('WriteQueue on an unreachable PostgreSQL', () => {
+  it('treats refused connections as an outage: retries, counts, and reports what close could not write', async () => {
+    // Port 1 on loopback refuses at once: a database that is down, not a slow one.
+    const db = openPostgres('postgres://postgres@127.0.0.1:1/none', { pool: { connectionTimeoutMillis: 1_000 } });
+    try {
+      await expect(db.ping()).rejects.toThrow();
+      const q = new WriteQueue(db, fast);
+      new SqlAuditSink(q).record(audit(1));
+      await waitFor(() => q.failedAttempts >= 2, 'failed attempts');
+      expect(q.stats()).toMatchObject({ depth: 1, written: 0, discarded: 0 });
+      await expect(q.close(20)).resolves.toEqual({ remaining: 1 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('classifies errors: constraint and data errors are permanent, outages are not', () => {
+    expect(isPermanentError({ code: '23505' })).toBe(true);
+    expect(isPermanentError({ code: '22P02' })).toBe(true);
+    expect(isPermanentError({ code: '57P01' })).toBe(false);
+    expect(isPermanentError({ code: '42501' })).toBe(false); // permissions: fixable, no row to blame
+    expect(isPermanentError({ code: '40001' })).toBe(false);
+    expect(isPermanentError({ code: 'ECONNREFUSED' })).toBe(false);
+    expect(isPermanentError(new Error('timeout'))).toBe(false);
+  });
+});
