@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps): Express {
       publicUrl: config.publicUrl ?? '',
       clients: new Map(deps.clients.map((c) => [c.iss, c])),
       keySets: deps.keySets ?? new KeySets({ timeoutMs: 2000, maxBytes: 256 * 1024, maxAgeMs: 10 * 60_000, cooldownMs: 30_000 }),
-      replay: deps.replay ?? new MemoryReplayStore(),
+      replay: deps.replay ?? new MemoryReplayStore(() => now().getTime()),
       algorithms: config.jwtAlgorithms,
       clockToleranceSec: 30,
       maxLifetimeSec: 300,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DeferredDatabase } from './storage/deferred-database';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,7 +15,9 @@ import type { ReplayStore } from './auth/replay-store';
 
 /** Everything the service keeps, on one database: what createApp needs, plus readiness and an orderly close. */
 export interface Persistence {
-  db: Database;
+  db: DeferredDatabase;
+  /** Resolves when the database is open and migrated; rejects when it cannot be (the service then exits). */
+  opened: Promise<Database>;
   queue: WriteQueue;
   assertions: SqlAssertionStore;
   feedback: SqlFeedbackStore;
@@ -42,8 +45,9 @@ function memberHashKey(config: AppConfig, logger: Logger): string {
 }
 
 /** Opens PostgreSQL (DATABASE_URL) or the embedded PGlite in DATA_DIR, runs migrations and builds the stores. */
-export async function openPersistence(config: AppConfig, logger: Logger, metrics: Metrics, planOf?: (serviceId: string) => string | undefined): Promise<Persistence> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), logger });
+export function openPersistence(config: AppConfig, logger: Logger, metrics: Metrics, planOf?: (serviceId: string) => string | undefined): Persistence {
+  // Opens in the background: the service listens meanwhile and /readyz says "starting" until it is open.
+  const db = new DeferredDatabase(openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), logger }), config.databaseUrl ? 'postgres' : 'pglite');
   const queue = new WriteQueue(db, { logger });
   metrics.watchQueue('storage', queue);
   const assertions = new SqlAssertionStore({ db, queue, memberHashKey: memberHashKey(config, logger), ...(planOf ? { planOf: (a) => planOf(a.serviceId) } : {}) });
@@ -54,11 +58,12 @@ export async function openPersistence(config: AppConfig, logger: Logger, metrics
   });
   const audit = new SqlAuditSink(queue);
   const stopRetention = startRetentionJob(db, config.auditRetentionDays, 6 * 60 * 60_000, { logger });
-  logger.info({ backend: config.databaseUrl ? 'postgresql' : 'pglite', retentionDays: config.auditRetentionDays }, 'storage ready');
+  db.opened.then(() => logger.info({ backend: db.backend, retentionDays: config.auditRetentionDays }, 'storage ready'), (err: unknown) => logger.error({ err }, 'storage could not be opened'));
   return {
-    db, queue, assertions, feedback, replay, audit,
+    db, opened: db.opened, queue, assertions, feedback, replay, audit,
     report: (window) => reportData(db, window),
     readiness: async () => {
+      if (db.state() !== 'ok') return { database: db.state() };
       try {
         await db.ping();
         return { database: 'ok' };

@@ -13,6 +13,8 @@ import { openPersistence } from './persistence';
 export interface RunningService {
   server: Server;
   url: string;
+  /** Resolves when storage is open (the service answers before that; /readyz tells when it is ready). */
+  storageReady: Promise<unknown>;
   stop: () => Promise<void>;
 }
 
@@ -25,7 +27,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   if (clients) logger.info({ issuers: clients.map((c) => c.iss) }, 'CDS client authentication on');
   else logger.warn('NO CLIENT AUTHENTICATION: CDS_CLIENTS is not set, so any caller may use the CDS services. Fine for local use; never in production.');
   const metrics = new Metrics();
-  const persistence = await openPersistence(config, logger, metrics, (serviceId) => knowledge.services.get(serviceId)?.plan.resource.publisher);
+  const persistence = openPersistence(config, logger, metrics, (serviceId) => knowledge.services.get(serviceId)?.plan.resource.publisher);
   const app = createApp({
     config, knowledge, logger, metrics,
     ...(clients ? { clients } : {}),
@@ -69,7 +71,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     });
     await persistence.close();
   };
-  return { server, url, stop };
+  return { server, url, storageReady: persistence.opened, stop };
 }
 
 async function main(): Promise<void> {
@@ -78,6 +80,11 @@ async function main(): Promise<void> {
     const config = loadConfig();
     logger = createLogger(config.logLevel);
     const running = await startService(config, logger);
+    // Storage that cannot be opened (a wrong DATABASE_URL, a corrupt data directory) is fatal, just after listening.
+    running.storageReady.catch((err: unknown) => {
+      process.stderr.write(`Storage could not be opened: ${(err as Error).message}\n`);
+      void running.stop().finally(() => process.exit(1));
+    });
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'shutting down: finishing in-flight requests');
       void running.stop().then(() => process.exit(0));

@@ -20,8 +20,8 @@ export interface ApplyOperationDeps {
 
 const REFERENCE = /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
-function stringParam(params: Parameter[], name: string): string | undefined {
-  const p = params.find((x) => x.name === name);
+function stringParam(params: Array<Parameter | null>, name: string): string | undefined {
+  const p = params.find((x) => x?.name === name);
   if (!p) return undefined;
   const v = typeof p.valueString === 'string' ? p.valueString : typeof p.valueReference?.reference === 'string' ? p.valueReference.reference : undefined;
   if (v === undefined || !REFERENCE.test(v)) throw badRequest(`Parameter "${name}" must be a reference such as Patient/123 (valueString or valueReference).`, [`Parameters.parameter.where(name='${name}')`]);
@@ -39,12 +39,13 @@ export function applyOperation(plan: CompiledPlan, body: unknown, deps: ApplyOpe
   if (!parameters || parameters.resourceType !== 'Parameters' || !Array.isArray(parameters.parameter)) {
     throw badRequest('The body must be a Parameters resource with a parameter list.', ['Parameters']);
   }
-  const params = parameters.parameter as Parameter[];
+  // Items may be anything the client sent (null, a number…): read them with optional chaining.
+  const params = parameters.parameter as Array<Parameter | null>;
   const subject = stringParam(params, 'subject');
   if (!subject?.startsWith('Patient/')) throw badRequest('Parameter "subject" (Patient/…) is required.', ["Parameters.parameter.where(name='subject')"]);
   const encounter = stringParam(params, 'encounter');
   const practitioner = stringParam(params, 'practitioner') ?? 'Practitioner/unknown';
-  const data = params.find((p) => p.name === 'data')?.resource as { resourceType?: unknown; entry?: unknown } | undefined;
+  const data = params.find((p) => p?.name === 'data')?.resource as { resourceType?: unknown; entry?: unknown } | undefined;
   if (!data || data.resourceType !== 'Bundle') throw badRequest('Parameter "data" must be a Bundle holding the draft orders.', ["Parameters.parameter.where(name='data')"]);
   const entries = Array.isArray(data.entry) ? (data.entry as Array<{ resource?: Record<string, unknown> & { resourceType: string } }>) : [];
   const orders: OrderInScope[] = [];
