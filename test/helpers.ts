@@ -134,3 +134,21 @@ export function sendFhir(res: ServerResponse, status: number, body: unknown): vo
   res.writeHead(status, { 'content-type': 'application/fhir+json' });
   res.end(JSON.stringify(body));
 }
+
+/**
+ * The coverage-information extension for the CRD outcomes that are not a policy decision (no Coverage to point
+ * at): `covered` with a reason coded in CRD's temp code system, for a 0200T sacroplasty order decided on NOW.
+ */
+export function outcomeCoverageInformation(covered: 'not-covered' | 'indeterminate', reasonCode: string, text: string): Json {
+  return {
+    url: COVERAGE_INFO_URL,
+    extension: [
+      { url: 'coverage', valueReference: { display: text } },
+      { url: 'covered', valueCode: covered },
+      { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
+      { url: 'reason', valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp', code: reasonCode }], text } },
+      { url: 'date', valueDate: '2026-11-23' },
+      { url: 'coverage-assertion-id', valueString: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/) },
+    ],
+  };
+}

@@ -1,12 +1,11 @@
 import request from 'supertest';
 import type { Response } from 'supertest';
-import { COVERAGE_INFO_URL, CPT, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, serviceRequest, startFhirServer, testApp } from './helpers';
+import { COVERAGE_INFO_URL, CPT, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, serviceRequest, startFhirServer, testApp } from './helpers';
 import type { FhirTestServer } from './helpers';
 
 const SIGN = '/cds-services/sacroplasty-order-sign';
 const SELECT = '/cds-services/sacroplasty-order-select';
 const TOKEN = 'ehr-access-token-7f3a';
-const TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
 const COVERAGE_QUERY = '/fhir/Coverage?patient=p1&status=active';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SUMMARIES = [
@@ -38,34 +37,14 @@ function expectTechnical(res: Response, why: string): void {
   expect(res.status).toBe(200);
   expect(res.body.cards.map((c: { summary: string }) => c.summary)).toEqual(SUMMARIES);
   const text = `Coverage could not be determined: ${why}.`;
-  expect(coverageInformation(res)).toEqual({
-    url: COVERAGE_INFO_URL,
-    extension: [
-      { url: 'coverage', valueReference: { display: text } },
-      { url: 'covered', valueCode: 'indeterminate' },
-      BILLING,
-      { url: 'reason', valueCodeableConcept: { coding: [{ system: TEMP, code: 'technical' }], text } },
-      { url: 'date', valueDate: '2026-11-23' },
-      { url: 'coverage-assertion-id', valueString: expect.stringMatching(UUID) },
-    ],
-  });
+  expect(coverageInformation(res)).toEqual(outcomeCoverageInformation('indeterminate', 'technical', text));
 }
 
 function expectCoverageNotFound(res: Response): void {
   expect(res.status).toBe(200);
   expect(res.body.cards.map((c: { summary: string }) => c.summary)).toEqual(SUMMARIES);
   const text = 'No coverage for this patient was found for this plan.';
-  expect(coverageInformation(res)).toEqual({
-    url: COVERAGE_INFO_URL,
-    extension: [
-      { url: 'coverage', valueReference: { display: text } },
-      { url: 'covered', valueCode: 'not-covered' },
-      BILLING,
-      { url: 'reason', valueCodeableConcept: { coding: [{ system: TEMP, code: 'coverage-not-found' }], text } },
-      { url: 'date', valueDate: '2026-11-23' },
-      { url: 'coverage-assertion-id', valueString: expect.stringMatching(UUID) },
-    ],
-  });
+  expect(coverageInformation(res)).toEqual(outcomeCoverageInformation('not-covered', 'coverage-not-found', text));
 }
 
 /** The one request the service made: the coverage search, with the EHR's token and nothing else. */

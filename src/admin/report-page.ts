@@ -1,13 +1,8 @@
+import type { ReportData } from '../storage';
 import { escapeHtml, page } from '../http/html';
 
-/** The report's data (the storage layer's ReportData). */
-export interface Report {
-  cardsShownPerDay: Array<{ day: string; cards: number }>;
-  feedbackOutcomes: { accepted: number; overridden: number };
-  overrideReasons: Array<{ code: string | null; display: string | null; count: number }>;
-  alternativesChosen: Array<{ suggestion: string; count: number }>;
-  decisionsByCode: Array<{ system: string | null; code: string | null; covered: string; count: number }>;
-}
+/** The report's data: what the storage layer's reportData returns. */
+export type Report = ReportData;
 
 /** A horizontal bar chart as SVG (no script: the page renders the same in a browser, a PDF or a mail client). */
 function bars(id: string, title: string, rows: Array<{ label: string; value: number }>): string {

@@ -11,20 +11,17 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import request from 'supertest';
 import type { Response } from 'supertest';
-import { COVERAGE_INFO_URL, CPT, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, startFhirServer, testApp } from '../helpers';
+import { COVERAGE_INFO_URL, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, startFhirServer, testApp } from '../helpers';
 import type { FhirTestServer } from '../helpers';
 
 const SIGN = '/cds-services/sacroplasty-order-sign';
 const TOKEN = 'ehr-access-token-SECRET-91c2e7';
-const TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
 const COVERAGE_QUERY = '/fhir/Coverage?patient=p1&status=active';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SUMMARIES = [
   'Sacroplasty not covered by AmeriHealth Caritas VIP Care (investigational, CCP.1247); covered alternatives below',
   'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence',
   'Open the VIP Care policy app: decision, evidence and covered alternatives',
 ];
-const BILLING = { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } };
 const fhirAuthorization = { access_token: TOKEN, token_type: 'Bearer', expires_in: 300, scope: 'patient/Coverage.read patient/Patient.read', subject: 'payer-cds' };
 
 type Json = Record<string, unknown>;
@@ -49,17 +46,7 @@ function expectTechnical(res: Response, why: string): void {
   expect(res.body.systemActions).toHaveLength(1);
   const ext = (res.body.systemActions[0].resource.extension as Json[]).filter((e) => e['url'] === COVERAGE_INFO_URL);
   const text = `Coverage could not be determined: ${why}.`;
-  expect(ext).toEqual([{
-    url: COVERAGE_INFO_URL,
-    extension: [
-      { url: 'coverage', valueReference: { display: text } },
-      { url: 'covered', valueCode: 'indeterminate' },
-      BILLING,
-      { url: 'reason', valueCodeableConcept: { coding: [{ system: TEMP, code: 'technical' }], text } },
-      { url: 'date', valueDate: '2026-11-23' },
-      { url: 'coverage-assertion-id', valueString: expect.stringMatching(UUID) },
-    ],
-  }]);
+  expect(ext).toEqual([outcomeCoverageInformation('indeterminate', 'technical', text)]);
 }
 
 /** The EHR's access token is in no part of the answer (body or headers) and in no log line. */
