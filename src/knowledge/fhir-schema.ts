@@ -35,10 +35,14 @@ function pathOf(resourceType: string, instancePath: string): string {
   return out;
 }
 
+const compiledSchemas = new Map<FhirVersion, Ajv>();
+const compiledValidators = new Map<string, ValidateFunction>();
+
 /** Validates resources against the JSON Schema of the FHIR version they are written in; compiles each version once. */
 export class FhirSchemaValidator {
-  private readonly ajv = new Map<FhirVersion, Ajv>();
-  private readonly validators = new Map<string, ValidateFunction>();
+  // Compiled schemas are immutable and take seconds to build: one compilation per version per process.
+  private readonly ajv = compiledSchemas;
+  private readonly validators = compiledValidators;
 
   private schemaFor(version: FhirVersion): Ajv {
     let ajv = this.ajv.get(version);
