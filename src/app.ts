@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import express from 'express';
 import type { Express } from 'express';
 import cors from 'cors';
@@ -27,6 +27,8 @@ import { MemoryReplayStore } from './auth/replay-store';
 import { Metrics } from './observability/metrics';
 import { adminRouter } from './admin/routes';
 import type { Report } from './admin/report-page';
+import { REPORT_STYLE } from './admin/report-page';
+import { PAGE_STYLE } from './http/html';
 import type { InvocationAudit } from './cds/routes';
 import { isPastReview } from './knowledge/knowledge-base';
 import { HttpError } from './http/errors';
@@ -70,7 +72,8 @@ export function createApp(deps: AppDeps): Express {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
+        // The server-rendered pages' (policy, report) inline styles, by hash; no other inline style.
+        styleSrc: ["'self'", ...[PAGE_STYLE, REPORT_STYLE].map((css) => `'sha256-${createHash('sha256').update(css).digest('base64')}'`)],
         imgSrc: ["'self'", 'data:'],
         // The app reads the EHR's FHIR server, whose origin is only known at launch.
         connectSrc: ["'self'", 'https:', 'http:'],

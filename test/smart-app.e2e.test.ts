@@ -4,8 +4,7 @@
  * shows why percutaneous sacroplasty is not covered (CCP.1247), the evidence and the covered alternatives.
  * Every case asserts what a clinician sees and leaves a screenshot in test-artifacts/.
  */
-import { execSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -22,11 +21,7 @@ import { COVERAGE_INFO_URL, KNOWLEDGE_DIR, ROOT, SERVICES_DIR, coverageBundle, h
 jest.setTimeout(120_000);
 
 const CLIENT_ID = 'sacroplasty-cds-app';
-const BUILD_SCRIPT = resolve(ROOT, 'scripts/build-app.mjs');
-const APP_SOURCE = resolve(ROOT, 'src/smart-app/app.ts');
 /** The app is written concurrently: wait this long for it to appear before building. */
-const APP_WAIT_MS = 20 * 60_000;
-const BUILD_TIMEOUT_MS = 180_000;
 /** How long a page may take to get through launch → authorize → token → FHIR reads. */
 const UI_WAIT_MS = 30_000;
 
@@ -54,23 +49,6 @@ const contexts: BrowserContext[] = [];
 const logs = new Map<Page, string[]>();
 /** The page of the happy-path launch, reused by the write-path case. */
 let happyPage: Page | undefined;
-
-async function waitForApp(): Promise<void> {
-  const deadline = Date.now() + APP_WAIT_MS;
-  while (!(existsSync(BUILD_SCRIPT) && existsSync(APP_SOURCE))) {
-    if (Date.now() > deadline) throw new Error(`The SMART app did not appear within ${APP_WAIT_MS / 60_000} minutes: ${BUILD_SCRIPT}, ${APP_SOURCE}`);
-    await new Promise((r) => setTimeout(r, 5000));
-  }
-}
-
-function build(): void {
-  try {
-    execSync('npx tsc -p tsconfig.build.json && node scripts/build-app.mjs', { cwd: ROOT, timeout: BUILD_TIMEOUT_MS, stdio: 'pipe', encoding: 'utf8' });
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`Building the app failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
-  }
-}
 
 async function newPage(): Promise<Page> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
@@ -153,8 +131,7 @@ async function closedPort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  await waitForApp();
-  build();
+  // dist/ (server and app bundle) is built once for the whole run by test/global-setup.ts.
   // The service as `npm start` runs it, from dist/: the built app's assets are served from dist/public/smart, which
   // the router finds relative to its own compiled file (from src/ under ts-jest it would look in src/public/smart).
   const { startService } = (await import(resolve(ROOT, 'dist/server.js'))) as typeof ServerModule;
@@ -177,7 +154,7 @@ beforeAll(async () => {
   const info = (action?.resource.extension ?? []).find((e: Json) => e.url === COVERAGE_INFO_URL);
   assertionId = (info?.extension ?? []).find((e: Json) => e.url === 'coverage-assertion-id')?.valueString;
   if (!assertionId) throw new Error(`No coverage-assertion-id in the order-sign response: ${JSON.stringify(hook.systemActions)}`);
-}, APP_WAIT_MS + BUILD_TIMEOUT_MS + 60_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => undefined);

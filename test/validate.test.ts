@@ -3,7 +3,7 @@
  * FHIR JSON Schema of its version (R4, or R4B for Evidence and Citation). The real folders pass; copies broken in
  * one place each fail with a problem naming the file, the path in it and what is wrong — in the function and the CLI.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,10 +160,7 @@ describe('validateKnowledge on a copy broken in one place', () => {
 });
 
 describe('the validate CLI (node dist/tools/validate-knowledge.js)', () => {
-  beforeAll(() => {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  }, 120_000);
-
+  // dist/ is built once for the whole run by test/global-setup.ts.
   const run = (knowledgeDir: string, servicesDir: string): { status: number | null; lines: string[] } => {
     const r = spawnSync(process.execPath, [join('dist', 'tools', 'validate-knowledge.js'), knowledgeDir, servicesDir], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     return { status: r.status, lines: r.stdout.trimEnd().split('\n') };

@@ -13,7 +13,9 @@ function bars(id: string, title: string, rows: Array<{ label: string; value: num
     ? '<text x="0" y="18" class="muted">No data in this period.</text>'
     : rows.map((r, i) => {
       const w = Math.round((r.value / max) * 360);
-      return `<g><text x="0" y="${i * h + 17}">${escapeHtml(r.label.slice(0, 48))}</text>`
+      // Labels are cut to fit left of the bars; the full text is the group's tooltip.
+      const label = r.label.length > 34 ? `${r.label.slice(0, 33)}…` : r.label;
+      return `<g><title>${escapeHtml(r.label)}</title><text x="0" y="${i * h + 17}">${escapeHtml(label)}</text>`
         + `<rect x="260" y="${i * h + 4}" width="${w}" height="18" rx="2"></rect>`
         + `<text x="${268 + w}" y="${i * h + 17}">${r.value}</text></g>`;
     }).join('');
@@ -21,9 +23,12 @@ function bars(id: string, title: string, rows: Array<{ label: string; value: num
 <svg role="img" aria-label="${escapeHtml(title)}" viewBox="0 0 700 ${height}" width="700" height="${height}">${body}</svg></figure>`;
 }
 
+/** The report's inline style, allowed by its hash in the CSP (app.ts). */
+export const REPORT_STYLE = 'svg text{font:13px system-ui,sans-serif;fill:#1b1b1b} svg rect{fill:#0b5cad} figure{margin:1.5rem 0} h2{font-size:1.1rem;margin:0 0 .4rem}';
+
 /** The payer staff report: cards per day, accepted vs overridden, override reasons, alternatives, decisions by code. */
 export function reportPage(report: Report, window: { from: string; to: string }): string {
-  const style = `<style>svg text{font:13px system-ui,sans-serif;fill:#1b1b1b} svg rect{fill:#0b5cad} figure{margin:1.5rem 0} h2{font-size:1.1rem;margin:0 0 .4rem}</style>`;
+  const style = `<style>${REPORT_STYLE}</style>`;
   const body = `${style}<h1>CDS coverage report</h1><p class="muted">From ${escapeHtml(window.from)} to ${escapeHtml(window.to)} (UTC). The same data as JSON: add <code>?format=json</code>.</p>
 ${bars('chart-cards-per-day', 'Cards shown per day', report.cardsShownPerDay.map((d) => ({ label: d.day, value: d.cards })))}
 ${bars('chart-outcomes', 'Accepted vs overridden', [{ label: 'accepted', value: report.feedbackOutcomes.accepted }, { label: 'overridden', value: report.feedbackOutcomes.overridden }])}

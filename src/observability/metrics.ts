@@ -33,7 +33,7 @@ export class Metrics {
   readonly storageWriteFailures = new Counter({ name: 'cds_storage_write_failures_total', help: 'Writes the service could not hand to storage (logged)', labelNames: ['what'] as const, registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'cds_process_' });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'cds_' });
   }
 
   /** Exposes a write queue's depth, writes, failed attempts and drops as gauges read at scrape time. */
