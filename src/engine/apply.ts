@@ -8,7 +8,6 @@ import { asText, isTrue } from './fhirpath';
 import { instantiate } from './instantiate';
 import { childId } from './ids';
 import { escapeMarkdown } from './markdown';
-import { summariseEvidence } from './evidence-summary';
 import type { CompiledAction, CompiledPlan, CompiledRule } from './model';
 
 /** An order as it arrived in draftOrders, with its `Type/id` reference. */
@@ -76,7 +75,7 @@ function orderEnv(plan: CompiledPlan, order: OrderInScope, base: Record<string, 
     policyNextReview: plan.nextReview ?? 'unknown',
     evidence: plan.evidence,
     evidenceSummary: plan.evidenceSummary,
-    evidenceLead: plan.evidence[0] ? summariseEvidence(plan.evidence[0]) : 'none recorded',
+    evidenceLead: plan.evidenceLead,
     evidenceCertainty: plan.evidenceCertainty ?? 'unrated',
   };
 }

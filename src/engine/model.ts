@@ -51,6 +51,8 @@ export interface CompiledPlan {
   evidence: EvidenceLike[];
   /** Markdown bullets summarising that evidence from its statistics; `%evidenceSummary` in expressions. */
   evidenceSummary: string;
+  /** The first study's one-line summary; `%evidenceLead`. */
+  evidenceLead: string;
   /** The certainty rating the evidence carries ("low"); `%evidenceCertainty`. */
   evidenceCertainty?: string;
 }

@@ -1,5 +1,5 @@
 import type { ActivityDefinition, Expression, PlanDefinition, PlanDefinitionAction, PlanDefinitionActionDynamicValue, RelatedArtifact } from 'fhir/r4';
-import { evidenceBullets, overallCertainty, studyLabel } from '../engine/evidence-summary';
+import { evidenceBullets, overallCertainty, studyLabel, summariseEvidence } from '../engine/evidence-summary';
 import type { EvidenceLike } from '../engine/evidence-summary';
 import { EXT_NEXT_REVIEW_DATE, FHIRPATH_LANGUAGE, PLAN_DEFINITION_TYPE_SYSTEM, SUPPORTED_HOOKS } from '../fhir/constants';
 import type { CompiledExpression, ValueSetLookup } from '../engine/fhirpath';
@@ -144,7 +144,12 @@ export function compilePlan(plan: PlanDefinition, file: string, problems: Knowle
     .filter((a) => a.type === 'justification' && a.resource)
     .map((a) => canonicals.resolve(a.resource ?? '') as EvidenceLike | undefined)
     .filter((e): e is EvidenceLike => e?.resourceType === 'Evidence');
-  const compiled: CompiledPlan = { resource: plan, canonical: `${plan.url ?? ''}|${plan.version ?? ''}`, rules, evidence, evidenceSummary: evidenceBullets(evidence) };
+  // Evidence text is computed once per load: it is constant until the knowledge changes (and costly per request).
+  const compiled: CompiledPlan = {
+    resource: plan, canonical: `${plan.url ?? ''}|${plan.version ?? ''}`, rules, evidence,
+    evidenceSummary: evidenceBullets(evidence),
+    evidenceLead: evidence[0] ? summariseEvidence(evidence[0]) : 'none recorded',
+  };
   const certainty = overallCertainty(evidence);
   if (certainty) compiled.evidenceCertainty = certainty;
   const lastReviewed = displayMonth(plan.lastReviewDate);
