@@ -32,8 +32,10 @@ const STARTUP = process.argv.includes('--startup');
 function areaOf(frame) {
   const { url, functionName } = frame;
   if (!url) return functionName.startsWith('(') ? functionName : `(native) ${functionName}`;
+  // The service's only WebAssembly is PGlite's Postgres.
+  if (url.startsWith('wasm://')) return 'PGlite: Postgres in WebAssembly';
   const nm = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url);
-  if (nm) return nm[1];
+  if (nm) return nm[1] === '@electric-sql/pglite' ? 'PGlite: its JavaScript' : nm[1];
   const dist = /\/dist\/(.+?)\.js$/.exec(url);
   if (dist) return `service: ${dist[1].includes('/') ? dist[1].split('/')[0] : dist[1]}`;
   if (url.startsWith('node:')) return `node: ${url.slice(5).split('/')[0] === 'internal' ? url.slice(5).split('/').slice(0, 2).join('/') : url.slice(5)}`;
@@ -64,7 +66,77 @@ function summarizeProfile(profile, from, to) {
     areas.set(area, (areas.get(area) ?? 0) + us);
   }
   const top = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => ({ name, ms: round(us / 1000, 1), pct: round((us / total) * 100, 1) }));
-  return { totalMs: round(total / 1000, 0), functions: top(fns, TOP), areas: top(areas, 20) };
+  // Inclusive time of the service's own functions (dist/): each sample counted once per function on its stack.
+  const parentOf = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+  const inclusive = new Map();
+  for (const [id, us] of self) {
+    const seen = new Set();
+    for (let cur = id; cur !== undefined; cur = parentOf.get(cur)) {
+      const { callFrame } = byId.get(cur);
+      if (!short(callFrame.url).startsWith('dist/')) continue;
+      const key = `${callFrame.functionName || '(anonymous)'}  ${short(callFrame.url)}:${callFrame.lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
+  }
+  return { totalMs: round(total / 1000, 0), functions: top(fns, TOP), areas: top(areas, 20), inclusive: top(inclusive, 20), stalls: stallsOf(profile, byId, from, to) };
+}
+
+/**
+ * Stretches during which the event loop was held by one thing: consecutive samples whose stack is inside PGlite
+ * (its JavaScript or its WebAssembly), or in the garbage collector. A request that arrives meanwhile waits.
+ */
+function stallsOf(profile, byId, from, to) {
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const memo = new Map();
+  const classOf = (id) => {
+    if (memo.has(id)) return memo.get(id);
+    let cls = 'other';
+    const own = byId.get(id).callFrame;
+    if (own.functionName === '(garbage collector)') cls = 'gc';
+    else {
+      for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+        const { url } = byId.get(cur).callFrame;
+        if (url.startsWith('wasm://') || url.includes('@electric-sql/pglite')) {
+          cls = 'pglite';
+          break;
+        }
+      }
+    }
+    memo.set(id, cls);
+    return cls;
+  };
+  const runs = { pglite: [], gc: [] };
+  let t = profile.startTime;
+  let current;
+  let started = 0;
+  let last = 0;
+  const close = () => {
+    if (current && current !== 'other') runs[current].push((last - started) / 1000);
+  };
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    if (t < from || t > to) continue;
+    const cls = classOf(profile.samples[i]);
+    if (cls !== current) {
+      close();
+      current = cls;
+      started = t;
+    }
+    last = t + (profile.timeDeltas[i + 1] ?? 0);
+  }
+  close();
+  const seconds = (to - from) / 1e6;
+  const describe = (xs) => ({
+    perSecondOver5ms: round(xs.filter((x) => x > 5).length / seconds, 1),
+    perSecondOver10ms: round(xs.filter((x) => x > 10).length / seconds, 1),
+    maxMs: round(Math.max(0, ...xs), 1),
+    p99Ms: round([...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0, 1),
+  });
+  return { pglite: describe(runs.pglite), gc: describe(runs.gc) };
 }
 
 async function main() {
@@ -113,16 +185,24 @@ async function main() {
   for (const a of summary.areas) log(`  ${String(a.pct).padStart(5)} %  ${a.name}`);
   log('\ntop self time by function');
   for (const f of summary.functions) log(`  ${String(f.pct).padStart(5)} %  ${f.name}`);
+  log('\ntotal (inclusive) time of the service\'s own functions');
+  for (const f of summary.inclusive) log(`  ${String(f.pct).padStart(5)} %  ${f.name}`);
+  const st = summary.stalls;
+  const stallLine = (what, x) => `${what}: ${x.perSecondOver5ms}/s longer than 5 ms, ${x.perSecondOver10ms}/s longer than 10 ms, longest ${x.maxMs} ms`;
+  log(`\nevent loop held (consecutive samples) — ${stallLine('inside PGlite', st.pglite)}; ${stallLine('in GC', st.gc)}`);
   if (process.argv.includes('--write')) {
     const md = join(ROOT, 'BENCHMARKS.md');
     const tag = STARTUP ? `profile startup ${AUTH ? 'auth-on' : 'auth-off'}` : `profile ${AUTH ? 'auth-on' : 'auth-off'} ${BODY} ${LOG_LEVEL}`;
     const start = `<!-- bench:${tag}:start -->`;
     const end = `<!-- bench:${tag}:end -->`;
     const how = STARTUP ? `node bench/profile.mjs --startup${AUTH ? ' --auth' : ''}` : `node bench/profile.mjs${AUTH ? ' --auth' : ''} --body ${BODY} --log ${LOG_LEVEL} --seconds ${SECONDS}`;
-    const what = STARTUP ? `**${config}**` : `**${config}** — ${r.rps} req/s at 10 connections for ${SECONDS} s; service CPU ${r.cpu.serviceCores} cores`;
+    const what = STARTUP ? `**${config}**` : `**${config}** — ${r.rps} req/s at 10 connections for ${SECONDS} s; service CPU ${r.cpu.serviceCores} of one core`;
     const lines = [start, '', `${what}; ${summary.totalMs} ms of samples in the window (\`${how}\`, ${new Date().toISOString().slice(0, 10)}).`, ''];
     lines.push('| self time | area |', '|---:|---|', ...summary.areas.slice(0, 12).map((a) => `| ${a.pct} % | ${a.name} |`), '');
-    lines.push('| self time | function (file:line in the built code) |', '|---:|---|', ...summary.functions.slice(0, TOP).map((f) => `| ${f.pct} % | \`${f.name.replace(/\|/g, '\\|')}\` |`), '', end);
+    lines.push('| self time | function (file:line in the built code) |', '|---:|---|', ...summary.functions.slice(0, TOP).map((f) => `| ${f.pct} % | \`${f.name.replace(/\|/g, '\\|')}\` |`), '');
+    lines.push('| total time | the service\'s own function, with everything it calls |', '|---:|---|', ...summary.inclusive.slice(0, 12).map((f) => `| ${f.pct} % | \`${f.name}\` |`), '');
+    if (!STARTUP) lines.push(`Event loop held without a break (consecutive samples): ${stallLine('inside PGlite', st.pglite)}; ${stallLine('in the garbage collector', st.gc)}.`, '');
+    lines.push(end);
     const current = readFileSync(md, 'utf8');
     const i = current.indexOf(start);
     const j = current.indexOf(end);

@@ -31,8 +31,8 @@ const { ensureDevClient, DEV_ISSUER } = require(join(ROOT, 'dist/tools/dev-token
 // Parameters
 // ---------------------------------------------------------------------------------------------------------------
 const P = SMOKE
-  ? { warmupS: 0, throughputS: 1, rounds: 1, connections: 10, fixedS: 1, fixedRounds: 1, paced: false, sizeWarm: 5, sizeAmount: 20, sizeAmountBig: 5, missS: 1, missConnections: 20, soakWarmS: 0.5, soakS: 10, soakSampleS: 2, soakRate: 300, coldStarts: 2 }
-  : { warmupS: 3, throughputS: 5, rounds: 3, connections: 10, fixedS: 10, fixedRounds: 2, paced: true, sizeWarm: 50, sizeAmount: 400, sizeAmountBig: 200, missS: 15, missConnections: 20, soakWarmS: 5, soakS: 120, soakSampleS: 5, soakRate: 300, coldStarts: 5 };
+  ? { guessRps: 500, warmupS: 0, throughputS: 1, rounds: 1, connections: 10, fixedS: 1, fixedRounds: 1, paced: false, sizeWarm: 0, sizeAmount: 20, sizeAmountBig: 5, missS: 1, missConnections: 20, missOneAmount: 5, soakWarmS: 0, soakS: 10, soakSampleS: 2, soakRate: 300, coldStarts: 2 }
+  : { guessRps: 1200, warmupS: 3, throughputS: 5, rounds: 3, connections: 10, fixedS: 10, fixedRounds: 2, paced: true, sizeWarm: 50, sizeAmount: 400, sizeAmountBig: 200, missS: 15, missConnections: 20, missOneAmount: 100, soakWarmS: 5, soakS: 120, soakSampleS: 5, soakRate: 300, coldStarts: 5 };
 const SIZES = [1, 10, 100, 1000];
 const FIXED_RATE_OPEN = 500;
 const FIXED_RATE_AUTH = 300;
@@ -110,7 +110,7 @@ async function main() {
     storageReadyMs: storage.map((x) => round(x, 0)), storageReadyMedianMs: round(median(storage), 0),
   };
   log(`  initialised data dir: first 200 ${results.coldStart.startsMs.join(', ')} ms → median ${results.coldStart.medianMs} ms; storage ready ${results.coldStart.storageReadyMs.join(', ')} ms → median ${results.coldStart.storageReadyMedianMs} ms`);
-  if (!DB_URL) {
+  if (!DB_URL && !SMOKE) {
     // Reference: opening the embedded database alone (same data dir, same CPU), to split the start-up and RSS figures.
     const ref = spawnPinned([join(ROOT, 'bench/pglite-open.mjs'), join(dataAuth, 'pglite')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -164,14 +164,14 @@ async function main() {
   const lastRps = new Map();
   for (const sc of scenarios) {
     if (P.warmupS <= 0) continue;
-    const w = await cannon(sc.target, { path: sc.path, body: sc.body, pool: await poolFor(sc.target, sc.path, 1200, P.warmupS), duration: P.warmupS });
+    const w = await cannon(sc.target, { path: sc.path, body: sc.body, pool: await poolFor(sc.target, sc.path, P.guessRps, P.warmupS), duration: P.warmupS });
     checkRun(`${sc.label} (warm-up)`, w);
     lastRps.set(sc.key, w.rps);
   }
   const runs = new Map(scenarios.map((sc) => [sc.key, []]));
   for (let round_ = 1; round_ <= P.rounds; round_++) {
     for (const sc of scenarios) {
-      const r = await cannon(sc.target, { path: sc.path, body: sc.body, pool: await poolFor(sc.target, sc.path, lastRps.get(sc.key) ?? 1200, P.throughputS), duration: P.throughputS });
+      const r = await cannon(sc.target, { path: sc.path, body: sc.body, pool: await poolFor(sc.target, sc.path, lastRps.get(sc.key) ?? P.guessRps, P.throughputS), duration: P.throughputS });
       checkRun(`${sc.label} (round ${round_})`, r);
       lastRps.set(sc.key, r.rps);
       runs.get(sc.key).push(r);
@@ -238,7 +238,8 @@ async function main() {
     const body = Buffer.from(JSON.stringify(sizedOrderSignBody(n)));
     await probe(open, SIGN, body, expectDecision(3));
     const amount = n >= 1000 ? P.sizeAmountBig : P.sizeAmount;
-    checkRun(`size ${n} (warm-up)`, await cannon(open, { path: SIGN, body, connections: 1, amount: P.sizeWarm }));
+    // (autocannon takes at least a second per run, so the smoke run skips these warm-ups)
+    if (P.sizeWarm > 0) checkRun(`size ${n} (warm-up)`, await cannon(open, { path: SIGN, body, connections: 1, amount: P.sizeWarm }));
     const r = await cannon(open, { path: SIGN, body, connections: 1, amount });
     checkRun(`size ${n}`, r);
     size.push({ orders: n, bodyBytes: body.length, ...r });
@@ -280,7 +281,7 @@ async function main() {
   const miss = await cannon(authed, { path: SIGN, body: missBody, connections: P.missConnections, pool: await poolFor(authed, SIGN, missExpected, P.missS), duration: P.missS });
   checkRun('prefetch miss', miss);
   // One connection: the latency of a single call on the miss path, without queueing behind other calls.
-  const miss1 = await cannon(authed, { path: SIGN, body: missBody, connections: 1, pool: await poolFor(authed, SIGN, 1000 / FHIR_DELAY_MS, P.missS / 3), duration: P.missS / 3 });
+  const miss1 = await cannon(authed, { path: SIGN, body: missBody, connections: 1, pool: await poolFor(authed, SIGN, P.missOneAmount, 1), amount: P.missOneAmount });
   checkRun('prefetch miss, 1 connection', miss1);
   results.prefetchMiss = { delayMs: FHIR_DELAY_MS, connections: P.missConnections, fhirQueries: fhirHits - hitsBefore - miss1.requests, ...miss, oneConnection: { rps: miss1.rps, p50Ms: miss1.p50Ms, p99Ms: miss1.p99Ms, meanMs: miss1.meanMs, cpuMsPerReq: miss1.cpuMsPerReq } };
   if (results.prefetchMiss.fhirQueries < miss.ok) fail(`prefetch miss: ${miss.ok} answers but only ${results.prefetchMiss.fhirQueries} FHIR queries`);
@@ -302,7 +303,7 @@ async function main() {
     await probe(soakSvc, SIGN, bodies.sign, expectDecision(3));
   }
   const rssAtStart = rssMb(soakSvc.pid);
-  checkRun('soak (warm-up)', await cannon(soakSvc, { path: SIGN, body: bodies.sign, pool: await poolFor(soakSvc, SIGN, P.soakRate, P.soakWarmS), duration: P.soakWarmS, overallRate: P.soakRate }));
+  if (P.soakWarmS > 0) checkRun('soak (warm-up)', await cannon(soakSvc, { path: SIGN, body: bodies.sign, pool: await poolFor(soakSvc, SIGN, P.soakRate, P.soakWarmS), duration: P.soakWarmS, overallRate: P.soakRate }));
   const soakPool = await poolFor(soakSvc, SIGN, P.soakRate, P.soakS);
   const samples = [];
   const t0 = performance.now();
@@ -449,7 +450,7 @@ function writeMarkdown(r) {
   lines.push(row(['figure', 'value']));
   lines.push(row(['---', '---']));
   lines.push(row([`prefetch miss (FHIR answers after ${m.delayMs} ms, auth on, ${m.connections} connections, ${r.meta.params.missS} s)`, `${m.rps} req/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, ${m.cpuMsPerReq} ms CPU / request (${m.fhirQueries} Coverage queries)`]));
-  lines.push(row(['prefetch miss, 1 connection', `${m.oneConnection.rps} req/s, p50 ${m.oneConnection.p50Ms} ms, p99 ${m.oneConnection.p99Ms} ms, ${m.oneConnection.cpuMsPerReq} ms CPU / request`]));
+  lines.push(row([`prefetch miss, 1 connection (${r.meta.params.missOneAmount} requests)`, `${m.oneConnection.rps} req/s, p50 ${m.oneConnection.p50Ms} ms, p99 ${m.oneConnection.p99Ms} ms, ${m.oneConnection.cpuMsPerReq} ms CPU / request`]));
   lines.push(row(['cold start, first-ever (PGlite initdb + migrations): first 200 / storage ready', `${r.coldStart.firstEverMs} ms / ${r.coldStart.firstEverStorageReadyMs} ms`]));
   lines.push(row([`cold start, initialised data dir, first 200 on GET /cds-services (median of ${r.coldStart.startsMs.length})`, `${r.coldStart.medianMs} ms (${r.coldStart.startsMs.join(', ')})`]));
   lines.push(row([`… until /readyz 200, storage open (median of ${r.coldStart.storageReadyMs.length})`, `${r.coldStart.storageReadyMedianMs} ms (${r.coldStart.storageReadyMs.join(', ')})`]));
