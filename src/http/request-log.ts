@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics';
 
 /**
- * One log line per request: request id, method, route, status, duration, and for hook calls the service and
+ * One log line per request: request id, method, route, status, duration, and for hook calls the CDS service (cdsService) and
  * hookInstance. Never headers, bodies, tokens or patient identifiers.
  */
 export function requestLog(logger: Logger, metrics?: Metrics): RequestHandler {
@@ -25,7 +25,7 @@ export function requestLog(logger: Logger, metrics?: Metrics): RequestHandler {
         route,
         status: res.statusCode,
         durationMs: seconds * 1000,
-        ...(locals.serviceId ? { service: locals.serviceId } : {}),
+        ...(locals.serviceId ? { cdsService: locals.serviceId } : {}),
         ...(locals.hookInstance ? { hookInstance: locals.hookInstance } : {}),
       }, 'request served');
     });
