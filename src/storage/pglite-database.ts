@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import type { Transaction } from '@electric-sql/pglite';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Database, QueryResult, Queryable } from './database';
+import type { Reply, Request, SerializedError } from './pglite-protocol';
 
 /**
  * Data directories open in this process. PGlite is single-process Postgres: two instances on one directory
@@ -10,47 +10,135 @@ import type { Database, QueryResult, Queryable } from './database';
  */
 const openDirs = new Set<string>();
 
-function wrap(target: PGlite | Transaction): Queryable {
+/** A request without its id (the id is assigned when it is sent). */
+type Body = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+
+/** An error from the database thread, with its SQLSTATE on `code` as both drivers put it (see `sqlState`). */
+class PgliteError extends Error {
+  readonly code?: string;
+  readonly detail?: string;
+  constructor(e: SerializedError) {
+    super(e.message);
+    this.name = 'PgliteError';
+    if (e.code !== undefined) this.code = e.code;
+    if (e.detail !== undefined) this.detail = e.detail;
+  }
+}
+
+/**
+ * The compiled worker script. Under ts-jest this module runs from src/, where there is no .js to start a thread
+ * from; the build's copy is used then (jest's global setup builds dist/ first).
+ */
+function workerScript(): string {
+  const beside = join(__dirname, 'pglite-worker.js');
+  if (existsSync(beside)) return beside;
+  const built = resolve(__dirname, '../../dist/storage/pglite-worker.js');
+  if (existsSync(built)) return built;
+  throw new Error(`PGlite's worker script is missing (${beside}); run npm run build.`);
+}
+
+/** The main thread's end of the worker: numbered requests, each settled by the reply with its id. */
+export class WorkerChannel {
+  private nextId = 1;
+  private txCount = 0;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private failure: Error | undefined;
+  readonly opened: Promise<void>;
+
+  constructor(readonly worker: Worker) {
+    this.opened = new Promise<void>((resolveOpen, rejectOpen) => this.waiting.set(0, { resolve: () => resolveOpen(), reject: rejectOpen }));
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.waiting.get(reply.id);
+      if (!waiter) return;
+      this.waiting.delete(reply.id);
+      if (reply.error) waiter.reject(new PgliteError(reply.error));
+      else waiter.resolve(reply.result);
+    });
+    // A thread that dies takes every statement in flight with it: they fail, and so does everything after.
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new Error(`the PGlite thread exited (code ${code})`)));
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const waiter of this.waiting.values()) waiter.reject(this.failure);
+    this.waiting.clear();
+  }
+
+  nextTxId(): number {
+    return ++this.txCount;
+  }
+
+  send(body: Body): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolvePromise, reject) => {
+      this.waiting.set(id, { resolve: resolvePromise, reject });
+      this.worker.postMessage({ ...body, id });
+    });
+  }
+}
+
+function queryable(channel: WorkerChannel, tx?: number): Queryable {
+  const scope = tx === undefined ? {} : { tx };
   return {
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-      const result = await target.query<T>(sql, [...params]);
-      return { rows: result.rows };
+      return (await channel.send({ op: 'query', sql, params: [...params], ...scope })) as QueryResult<T>;
     },
     async exec(sql: string): Promise<void> {
-      await target.exec(sql);
+      await channel.send({ op: 'exec', sql, ...scope });
     },
   };
 }
 
 /**
- * The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`. The first start runs initdb
- * (seconds); later starts only open the files. It must be closed on shutdown: until then it holds the event loop
- * and unflushed pages.
+ * The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`, run on its own thread
+ * (`pglite-worker.ts`) so its synchronous work never holds the event loop that answers EHRs. The first start runs
+ * initdb (seconds); later starts only open the files. It must be closed on shutdown: until then the thread keeps
+ * the process alive and holds unflushed pages.
  */
 export async function openPglite(dataDir: string): Promise<Database> {
   const dir = resolve(dataDir);
   if (openDirs.has(dir)) throw new Error(`The PGlite data directory ${dir} is already open in this process.`);
   mkdirSync(dir, { recursive: true });
   openDirs.add(dir);
-  let pglite: PGlite;
+  let channel: WorkerChannel;
   try {
-    pglite = await PGlite.create(dir);
+    channel = new WorkerChannel(new Worker(workerScript(), { workerData: { dataDir: dir } }));
+    await channel.opened.catch(async (err: unknown) => {
+      await channel.worker.terminate();
+      throw err;
+    });
   } catch (err) {
     openDirs.delete(dir);
     throw err;
   }
-  const self = wrap(pglite);
   let closing: Promise<void> | undefined;
   return {
     backend: 'pglite',
-    ...self,
+    ...queryable(channel),
     // PGlite serializes transactions and queries on its one connection, so no other statement interleaves.
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => pglite.transaction((tx) => fn(wrap(tx))),
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const tx = channel.nextTxId();
+      await channel.send({ op: 'begin', tx });
+      let result: T;
+      try {
+        result = await fn(queryable(channel, tx));
+      } catch (err) {
+        await channel.send({ op: 'end', tx, commit: false }).catch(() => undefined);
+        throw err;
+      }
+      await channel.send({ op: 'end', tx, commit: true });
+      return result;
+    },
     async ping(): Promise<void> {
-      await pglite.query('SELECT 1');
+      await channel.send({ op: 'query', sql: 'SELECT 1', params: [] });
     },
     close(): Promise<void> {
-      closing ??= pglite.close().finally(() => openDirs.delete(dir));
+      closing ??= channel.send({ op: 'close' })
+        .finally(() => channel.worker.terminate())
+        .then(() => undefined)
+        .finally(() => openDirs.delete(dir));
       return closing;
     },
   };
