@@ -7,7 +7,7 @@ import type { AppConfig } from './config';
 import type { Metrics } from './observability/metrics';
 import type { Report } from './admin/report-page';
 import {
-  SqlAssertionStore, SqlAuditSink, SqlFeedbackStore, SqlReplayStore, WriteQueue, openDatabase, reportData, startRetentionJob,
+  SqlAssertionStore, SqlAuditSink, SqlFeedbackStore, SqlReplayStore, WriteBehindReplayStore, WriteQueue, openDatabase, reportData, startRetentionJob,
 } from './storage';
 import type { AuditSink, Database } from './storage';
 import { FallbackReplayStore, MemoryReplayStore } from './auth/replay-store';
@@ -52,10 +52,19 @@ export function openPersistence(config: AppConfig, logger: Logger, metrics: Metr
   metrics.watchQueue('storage', queue);
   const assertions = new SqlAssertionStore({ db, queue, memberHashKey: memberHashKey(config, logger), ...(planOf ? { planOf: (a) => planOf(a.serviceId) } : {}) });
   const feedback = new SqlFeedbackStore({ db });
-  const replay = new FallbackReplayStore(new SqlReplayStore(db), new MemoryReplayStore(), (err) => {
-    metrics.storageWriteFailures.inc({ what: 'replay' });
-    logger.warn({ err: (err as Error).message }, 'jti replay store unavailable: this replica checks replays on its own until the database is back');
-  });
+  const replay: ReplayStore = config.databaseUrl
+    // Replicas share PostgreSQL: each claim is decided there, atomically, with this replica's memory as fallback.
+    ? new FallbackReplayStore(new SqlReplayStore(db), new MemoryReplayStore(), (err) => {
+      metrics.storageWriteFailures.inc({ what: 'replay' });
+      logger.warn({ err: (err as Error).message }, 'jti replay store unavailable: this replica checks replays on its own until the database is back');
+    })
+    // The embedded database has exactly one process: its memory decides, the table keeps claims across restarts.
+    : new WriteBehindReplayStore(db, queue, {
+      onUnloaded: (err) => {
+        metrics.storageWriteFailures.inc({ what: 'replay' });
+        logger.warn(err ? { err: (err as Error).message } : {}, 'jti replay memory not yet loaded from storage: this claim was checked against this run only');
+      },
+    });
   const audit = new SqlAuditSink(queue);
   const stopRetention = startRetentionJob(db, config.auditRetentionDays, 6 * 60 * 60_000, { logger });
   db.opened.then(() => logger.info({ backend: db.backend, retentionDays: config.auditRetentionDays }, 'storage ready'), (err: unknown) => logger.error({ err }, 'storage could not be opened'));

@@ -26,6 +26,12 @@ export class MemoryReplayStore implements ReplayStore {
     this.seen.set(key, expiresAt.getTime());
     return Promise.resolve(true);
   }
+
+  /** Records a jti used earlier (loaded from storage at start), keeping the later expiry if it is known twice. */
+  remember(iss: string, jti: string, expiresAt: Date): void {
+    const key = `${iss}\u0000${jti}`;
+    this.seen.set(key, Math.max(this.seen.get(key) ?? 0, expiresAt.getTime()));
+  }
 }
 
 /**

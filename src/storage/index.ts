@@ -16,7 +16,7 @@ export { SqlAssertionStore } from './assertion-store';
 export type { PersistedAssertion, SqlAssertionStoreOptions } from './assertion-store';
 export { SqlFeedbackStore } from './feedback-store';
 export type { SqlFeedbackStoreOptions } from './feedback-store';
-export { MemoryReplayStore, SqlReplayStore } from './replay-store';
+export { MemoryReplayStore, SqlReplayStore, WriteBehindReplayStore } from './replay-store';
 export type { ReplayStore } from './replay-store';
 export { MemoryAuditSink, SqlAuditSink } from './audit';
 export type { AuditRecord, AuditSink } from './audit';

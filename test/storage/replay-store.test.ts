@@ -1,6 +1,8 @@
 import './native-pglite';
 import type { Database } from '../../src/storage/database';
-import { MemoryReplayStore, SqlReplayStore } from '../../src/storage/replay-store';
+import { toIso } from '../../src/storage/database';
+import { MemoryReplayStore, SqlReplayStore, WriteBehindReplayStore } from '../../src/storage/replay-store';
+import { WriteQueue } from '../../src/storage/write-queue';
 import type { ReplayStore } from '../../src/storage/replay-store';
 import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll } from './backends';
 import type { TestBackend } from './backends';
@@ -70,5 +72,92 @@ describe.each(BACKENDS)('SqlReplayStore on %s', (backendName) => {
     const b = new SqlReplayStore(db, () => T0);
     expect(await a.claim('iss', 'shared-jti', at(300))).toBe(true);
     expect(await b.claim('iss', 'shared-jti', at(300))).toBe(false);
+  });
+});
+
+describe.each(BACKENDS)('WriteBehindReplayStore on %s (the embedded, single-process store)', (backendName) => {
+  let backend: TestBackend;
+  let db: Database;
+  let queue: WriteQueue;
+
+  beforeAll(async () => {
+    backend = await testBackend(backendName, 'replay-wb');
+    db = await backend.open();
+  }, OPEN_TIMEOUT_MS);
+  afterAll(async () => {
+    await queue?.close();
+    await db?.close();
+    await backend?.cleanup();
+  });
+
+  const opened = (d: Database): Database & { opened: Promise<Database> } => Object.assign(Object.create(d) as Database, { opened: Promise.resolve(d) });
+
+  replayContract(async (now) => {
+    await queue?.close();
+    await truncateAll(db);
+    queue = new WriteQueue(db, { flushIntervalMs: 10 });
+    return new WriteBehindReplayStore(opened(db), queue, { now });
+  });
+
+  it('writes claims behind and refuses them again after a restart (a new store loading the table)', async () => {
+    await queue.close();
+    await truncateAll(db);
+    queue = new WriteQueue(db, { flushIntervalMs: 10 });
+    const before = new WriteBehindReplayStore(opened(db), queue, { now: () => T0 });
+    expect(await before.claim('iss', 'used-before-restart', at(300))).toBe(true);
+    await queue.close(); // a graceful stop drains the queue
+    const { rows } = await db.query<{ jti: string; expires_at: unknown }>("SELECT jti, expires_at FROM jti_replay WHERE iss = 'iss'");
+    expect(rows.map((r) => ({ jti: r.jti, expires: toIso(r.expires_at) }))).toEqual([{ jti: 'used-before-restart', expires: at(300).toISOString() }]);
+
+    queue = new WriteQueue(db, { flushIntervalMs: 10 });
+    const after = new WriteBehindReplayStore(opened(db), queue, { now: () => T0 + 10_000 });
+    expect(await after.claim('iss', 'used-before-restart', at(310))).toBe(false);
+    expect(await after.claim('iss', 'fresh-after-restart', at(310))).toBe(true);
+  });
+
+  it('a jti claimed again after expiring, within one batch, is written once with the later expiry', async () => {
+    await queue.close();
+    await truncateAll(db);
+    let clock = T0;
+    queue = new WriteQueue(db, { flushIntervalMs: 60_000 });
+    const store = new WriteBehindReplayStore(opened(db), queue, { now: () => clock });
+    expect(await store.claim('iss', 'reused', at(60))).toBe(true);
+    clock = T0 + 61_000;
+    expect(await store.claim('iss', 'reused', at(400))).toBe(true);
+    const { remaining } = await queue.close();
+    expect(remaining).toBe(0);
+    const { rows } = await db.query<{ expires_at: unknown }>("SELECT expires_at FROM jti_replay WHERE jti = 'reused'");
+    expect(rows.map((r) => toIso(r.expires_at))).toEqual([at(400).toISOString()]);
+  });
+
+  it('a jti that expired before the restart is not loaded back: it may be used again', async () => {
+    await queue.close();
+    await truncateAll(db);
+    await db.query("INSERT INTO jti_replay (iss, jti, expires_at) VALUES ('iss', 'old', $1::timestamptz)", [at(60).toISOString()]);
+    queue = new WriteQueue(db, { flushIntervalMs: 10 });
+    const store = new WriteBehindReplayStore(opened(db), queue, { now: () => T0 + 61_000 });
+    expect(await store.claim('iss', 'old', at(400))).toBe(true);
+  });
+
+  it('when the database is not open in time, claims are decided from memory and that is reported once', async () => {
+    const neverOpens = Object.assign(Object.create(db) as Database, { opened: new Promise<Database>(() => undefined) });
+    const reports: unknown[] = [];
+    const store = new WriteBehindReplayStore(neverOpens, { enqueue: () => true }, { now: () => T0, loadTimeoutMs: 20, onUnloaded: (err) => reports.push(err) });
+    expect(await store.claim('iss', 'early', at(300))).toBe(true);
+    expect(await store.claim('iss', 'early', at(300))).toBe(false);
+    expect(reports).toEqual([undefined]);
+  });
+
+  it('when loading fails, the failure is reported and claims still work from memory', async () => {
+    const failing = Object.assign(Object.create(db) as Database, {
+      opened: Promise.resolve(db),
+      query: () => Promise.reject(Object.assign(new Error('relation "jti_replay" does not exist'), { code: '42P01' })),
+    });
+    const reports: unknown[] = [];
+    const store = new WriteBehindReplayStore(failing, { enqueue: () => true }, { now: () => T0, loadTimeoutMs: 1000, onUnloaded: (err) => reports.push(err) });
+    expect(await store.claim('iss', 'x', at(300))).toBe(true);
+    expect(await store.claim('iss', 'x', at(300))).toBe(false);
+    expect(reports).toHaveLength(2);
+    expect((reports[0] as Error).message).toMatch(/jti_replay/);
   });
 });
