@@ -46,6 +46,44 @@ export const LOADGEN_CPU = '1';
 export function pinSelf(list) {
   if (PIN) execFileSync('taskset', ['-a', '-cp', list, String(process.pid)], { stdio: 'ignore' });
 }
+/**
+ * With BENCH_DATABASE_URL on this machine, PostgreSQL's processes are moved to the load generator's CPU: in the
+ * deployed topology the database is another host, and its work must not be counted as the service's core being
+ * busy with something else. Returns a function that restores their previous placement. Best effort: without the
+ * rights to move them (or with a remote server) nothing changes, and the report says so.
+ */
+export function pinPostgres() {
+  if (!PIN) return { pinned: 0, restore: () => undefined };
+  let pids = [];
+  try {
+    pids = execFileSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return { pinned: 0, restore: () => undefined };
+  }
+  const before = new Map();
+  for (const pid of pids) {
+    try {
+      const mask = /affinity list: (\S+)/.exec(execFileSync('taskset', ['-cp', pid], { encoding: 'utf8' }))?.[1];
+      execFileSync('taskset', ['-cp', LOADGEN_CPU, pid], { stdio: 'ignore' });
+      if (mask) before.set(pid, mask);
+    } catch {
+      // the process ended, or it is not ours to move
+    }
+  }
+  return {
+    pinned: before.size,
+    restore: () => {
+      for (const [pid, mask] of before) {
+        try {
+          execFileSync('taskset', ['-cp', mask, pid], { stdio: 'ignore' });
+        } catch {
+          // gone meanwhile
+        }
+      }
+    },
+  };
+}
+
 export const CLK_TCK = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -177,6 +215,13 @@ export async function waitFor200(url, t0, child, logFile, headers = () => ({})) 
 
 export const DB_URL = process.env['BENCH_DATABASE_URL'];
 
+/** Node's arguments in the container's CMD (Dockerfile), so the bench runs the service exactly as deployed. */
+export const DEPLOYED_NODE_ARGS = (() => {
+  const cmd = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').filter((l) => l.startsWith('CMD [')).pop();
+  const args = cmd ? JSON.parse(cmd.slice(4)) : ['node', 'dist/server.js'];
+  return args.slice(1, args.indexOf('dist/server.js'));
+})();
+
 export async function startService({ auth, logLevel = 'warn', dataDir, label, nodeArgs = [], extraEnv = {} }) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -190,7 +235,7 @@ export async function startService({ auth, logLevel = 'warn', dataDir, label, no
   const logFile = join(state.work, `${label}.log`);
   const fd = openSync(logFile, 'a');
   const t0 = performance.now();
-  const child = spawnPinned([...nodeArgs, 'dist/server.js'], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  const child = spawnPinned([...DEPLOYED_NODE_ARGS, ...nodeArgs, 'dist/server.js'], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   // First 200 on discovery (the service answers while its database still opens in the background), then /readyz
   // 200 (storage open and migrated). Measurements start only after both.
