@@ -4,8 +4,9 @@ import { codeKey } from '../knowledge/code-systems';
 import type { IndexedValueSet } from '../knowledge/valueset-index';
 import { buildCoverageInformation } from './coverage-information';
 import type { CoverageDecision, CoverageOutcome } from './coverage-information';
-import { asText, isTrue } from './fhirpath';
+import { asText } from './fhirpath';
 import { instantiate } from './instantiate';
+import type { InstantiationContext } from './instantiate';
 import { childId } from './ids';
 import { escapeMarkdown } from './markdown';
 import type { CompiledAction, CompiledPlan, CompiledRule } from './model';
@@ -63,20 +64,14 @@ export function orderName(order: OrderInScope): string {
   return name ?? order.reference;
 }
 
-/** `%` variables every expression sees for one order. */
+/** `%` variables every expression sees for one order: the request's, the order's, then the plan's fixed ones. */
 function orderEnv(plan: CompiledPlan, order: OrderInScope, base: Record<string, unknown>): Record<string, unknown> {
   return {
     ...base,
     order: order.resource,
     orderReference: order.reference,
     orderName: escapeMarkdown(orderName(order)),
-    planDefinition: plan.resource,
-    policyReviewed: plan.lastReviewed ?? 'unknown',
-    policyNextReview: plan.nextReview ?? 'unknown',
-    evidence: plan.evidence,
-    evidenceSummary: plan.evidenceSummary,
-    evidenceLead: plan.evidenceLead,
-    evidenceCertainty: plan.evidenceCertainty ?? 'unrated',
+    ...plan.constants,
   };
 }
 
@@ -87,18 +82,16 @@ function orderEnv(plan: CompiledPlan, order: OrderInScope, base: Record<string, 
  */
 export function findMatches(plan: CompiledPlan, hook: string, orders: OrderInScope[], env: Record<string, unknown>): RuleMatch[] {
   const matches: RuleMatch[] = [];
+  // The variables are the request's plus `%planDefinition`, and `%order` per order. Each order's are a fresh object
+  // inheriting the shared ones: fhirpath.js reads variables with `in` and property access, which see inherited
+  // properties, and copying them for each order (an object spread, about 1 µs) cost more than some conditions do.
+  const shared = { ...env, planDefinition: plan.resource };
   for (const rule of plan.rules) {
     if (!rule.hooks.has(hook)) continue;
     for (const order of orders) {
-      const vars = { ...env, order: order.resource, planDefinition: plan.resource };
-      const applies = rule.applicability.every((condition) => {
-        try {
-          return isTrue(condition(order.resource, vars));
-        } catch {
-          return false;
-        }
-      });
-      if (applies) matches.push({ rule, order });
+      const vars = Object.create(shared) as Record<string, unknown>;
+      vars['order'] = order.resource;
+      if (rule.applicability.every((applies) => applies(order.resource, vars))) matches.push({ rule, order });
     }
   }
   return matches;
@@ -124,8 +117,14 @@ interface Build {
   req: ApplyRequest;
   match: RuleMatch;
   env: Record<string, unknown>;
+  /** `req.now` as an ISO date-time, formatted once per request. */
+  now: string;
+  /** What every order instantiated for this match inherits (the same for each of its activities). */
+  instantiation: InstantiationContext;
   contained: FhirResource[];
   decisions: CoverageDecision[];
+  /** The appContext extensions of this match's links, filled once its coverage decision is known (fillAppContext). */
+  appContexts: Extension[];
 }
 
 function applyDynamicValues(b: Build, source: CompiledAction, target: RequestGroupAction): void {
@@ -143,6 +142,7 @@ function links(b: Build, docs: RelatedArtifact[] | undefined): RelatedArtifact[]
     const out: RelatedArtifact = { ...d, url: b.req.resolveUrl(d.url ?? '') };
     const isSmart = d.extension?.some((e) => e.valueCode === 'smart');
     if (isSmart) out.extension = [...(d.extension ?? []), { url: EXT_APP_CONTEXT, valueString: '' }];
+    for (const e of out.extension ?? []) if (e.url === EXT_APP_CONTEXT) b.appContexts.push(e);
     return out;
   });
 }
@@ -166,15 +166,7 @@ function applyAction(b: Build, source: CompiledAction, parentId?: string): Reque
 
   const kind = typeCode(a);
   if (source.activity) {
-    const created = instantiate(source.activity, {
-      replaces: b.match.order.resource,
-      patientId: b.req.context.patientId,
-      userId: b.req.context.userId,
-      ...(b.req.context.encounterId ? { encounterId: b.req.context.encounterId } : {}),
-      authoredOn: b.req.now.toISOString(),
-      newId: b.req.newId,
-      env: b.env,
-    });
+    const created = instantiate(source.activity, b.instantiation);
     b.contained.push(created);
     out.resource = { reference: `#${created.id ?? ''}` };
     if (!out.description) out.description = `Order: ${source.activity.resource.title ?? source.activity.resource.name ?? ''}`;
@@ -187,7 +179,7 @@ function applyAction(b: Build, source: CompiledAction, parentId?: string): Reque
       template,
       outcome: b.req.coverage,
       billingCodes: billingCodes(b.match.order, b.match.rule, b.req.valueSets),
-      date: b.req.now.toISOString().slice(0, 10),
+      date: b.now.slice(0, 10),
       orderReference: b.match.order.reference,
       newId: b.req.newId,
     });
@@ -221,14 +213,12 @@ export function acceptedAlternative(plan: CompiledPlan, cardId: string, suggesti
 
 /**
  * appContext names the decision without PHI or tokens (smart.md "appContext"): the coverage-assertion id made for
- * this order (when coverage information was produced), the order reference and the PlanDefinition id.
+ * this order (when coverage information was produced), the order reference and the PlanDefinition id. It goes into
+ * every appContext extension of the match's links, which links() collected as it made them (no walk of the tree).
  */
-function fillAppContext(action: RequestGroupAction, context: { decision: string | undefined; order: string; planDefinition: string | undefined }): void {
+function fillAppContext(b: Build, context: { decision: string | undefined; order: string; planDefinition: string | undefined }): void {
   const value = JSON.stringify(context);
-  for (const doc of action.documentation ?? []) {
-    for (const e of doc.extension ?? []) if (e.url === EXT_APP_CONTEXT) e.valueString = value;
-  }
-  for (const child of action.action ?? []) fillAppContext(child, context);
+  for (const e of b.appContexts) e.valueString = value;
 }
 
 /**
@@ -239,8 +229,14 @@ function fillAppContext(action: RequestGroupAction, context: { decision: string 
 export function applyPlan(req: ApplyRequest): ApplyResult {
   const contained: FhirResource[] = [];
   const decisions: CoverageDecision[] = [];
+  const now = req.now.toISOString();
   const groups: RequestGroupAction[] = req.matches.map((match) => {
-    const b: Build = { req, match, env: orderEnv(req.plan, match.order, req.env ?? {}), contained, decisions };
+    const env = orderEnv(req.plan, match.order, req.env ?? {});
+    const instantiation: InstantiationContext = {
+      replaces: match.order.resource, patientId: req.context.patientId, userId: req.context.userId, authoredOn: now, newId: req.newId, env,
+    };
+    if (req.context.encounterId) instantiation.encounterId = req.context.encounterId;
+    const b: Build = { req, match, env, now, instantiation, contained, decisions, appContexts: [] };
     const decidedBefore = decisions.length;
     const group: RequestGroupAction = {
       id: req.newId(),
@@ -248,7 +244,7 @@ export function applyPlan(req: ApplyRequest): ApplyResult {
       extension: [{ url: EXT_ASSOCIATED_RESOURCE, valueReference: { reference: match.order.reference } }],
       action: match.rule.children.map((child) => applyAction(b, child)),
     };
-    fillAppContext(group, { decision: decisions[decidedBefore]?.assertionId, order: match.order.reference, planDefinition: req.plan.resource.id });
+    fillAppContext(b, { decision: decisions[decidedBefore]?.assertionId, order: match.order.reference, planDefinition: req.plan.resource.id });
     return group;
   });
   const requestGroup: RequestGroup = {
@@ -259,7 +255,7 @@ export function applyPlan(req: ApplyRequest): ApplyResult {
     status: 'draft',
     intent: 'proposal',
     subject: { reference: `Patient/${req.context.patientId}` },
-    authoredOn: req.now.toISOString(),
+    authoredOn: now,
     ...(groups.length > 0 ? { action: groups } : {}),
   };
   return { requestGroup, decisions };

@@ -48,6 +48,16 @@ export function compileFhirPath(expression: string, lookup: ValueSetLookup): Com
   return (focus, env) => fn(focus, env) as unknown[];
 }
 
+/**
+ * A compiled form built on its first call. The rewrites of applicability.ts and dynamic-value.ts re-parse parts of
+ * expressions, and fhirpath.js parses slowly (tens of ms for a plan): built lazily, start-up (knowledge load) does
+ * not pay for them, and the first request that uses an expression pays once.
+ */
+export function builtOnFirstUse<R>(build: () => (focus: unknown, env: Record<string, unknown>) => R): (focus: unknown, env: Record<string, unknown>) => R {
+  let built: ((focus: unknown, env: Record<string, unknown>) => R) | undefined;
+  return (focus, env) => (built ??= build())(focus, env);
+}
+
 /** FHIRPath truthiness for a condition: a single `true` (FHIR R4 PlanDefinition.action.condition). */
 export function isTrue(result: unknown[]): boolean {
   return result.length === 1 && result[0] === true;

@@ -1,4 +1,5 @@
 import type { ActivityDefinition, PlanDefinition, PlanDefinitionAction, RelatedArtifact } from 'fhir/r4';
+import type { Applicability } from './applicability';
 import type { EvidenceLike } from './evidence-summary';
 import type { CompiledExpression } from './fhirpath';
 
@@ -32,7 +33,7 @@ export interface CompiledRule {
   index: number;
   action: PlanDefinitionAction;
   hooks: ReadonlySet<string>;
-  applicability: CompiledExpression[];
+  applicability: Applicability[];
   /** ValueSets the conditions test with memberOf(): the order's codings in them are its billing codes. */
   valueSetUrls: string[];
   children: CompiledAction[];
@@ -55,4 +56,9 @@ export interface CompiledPlan {
   evidenceLead: string;
   /** The certainty rating the evidence carries ("low"); `%evidenceCertainty`. */
   evidenceCertainty?: string;
+  /**
+   * The `%` variables whose values are fixed for the plan (`%planDefinition`, `%policyReviewed`, `%evidence`, …),
+   * as every card and activity expression sees them; expressions reading only these are evaluated once.
+   */
+  constants: Readonly<Record<string, unknown>>;
 }

@@ -2,6 +2,9 @@ import type { ActivityDefinition, Expression, PlanDefinition, PlanDefinitionActi
 import { evidenceBullets, overallCertainty, studyLabel, summariseEvidence } from '../engine/evidence-summary';
 import type { EvidenceLike } from '../engine/evidence-summary';
 import { EXT_NEXT_REVIEW_DATE, FHIRPATH_LANGUAGE, PLAN_DEFINITION_TYPE_SYSTEM, SUPPORTED_HOOKS } from '../fhir/constants';
+import { compileApplicability } from '../engine/applicability';
+import type { Applicability } from '../engine/applicability';
+import { compileDynamicValue } from '../engine/dynamic-value';
 import type { CompiledExpression, ValueSetLookup } from '../engine/fhirpath';
 import { compileFhirPath } from '../engine/fhirpath';
 import type { CompiledAction, CompiledActivity, CompiledDynamicValue, CompiledPlan, CompiledRule } from '../engine/model';
@@ -24,6 +27,8 @@ interface Ctx {
   problems: KnowledgeProblem[];
   canonicals: CanonicalIndex;
   lookup: ValueSetLookup;
+  /** The plan's fixed `%` variables (CompiledPlan.constants): what dynamic values may fold into text once. */
+  constants: Readonly<Record<string, unknown>>;
 }
 
 function compileExpression(ctx: Ctx, expr: Expression | undefined, path: string): CompiledExpression | undefined {
@@ -52,7 +57,7 @@ function compileDynamicValues(ctx: Ctx, values: PlanDefinitionActionDynamicValue
     const p = `${path}.dynamicValue[${i}]`;
     if (!dv.path) ctx.problems.push({ file: ctx.file, path: `${p}.path`, message: 'a path is required' });
     const expression = compileExpression(ctx, dv.expression, `${p}.expression`);
-    if (dv.path && expression) out.push({ path: dv.path, expression });
+    if (dv.path && expression) out.push({ path: dv.path, expression: compileDynamicValue(dv.expression?.expression ?? '', expression, ctx.lookup, ctx.constants) });
   });
   return out;
 }
@@ -114,13 +119,13 @@ function compileRule(ctx: Ctx, action: PlanDefinitionAction, index: number): Com
   if (supported.length === 0) {
     ctx.problems.push({ file: ctx.file, path: `${path}.trigger`, message: `a rule needs a named-event trigger for one of: ${SUPPORTED_HOOKS.join(', ')}` });
   }
-  const applicability: CompiledExpression[] = [];
+  const applicability: Applicability[] = [];
   const valueSetUrls: string[] = [];
   (action.condition ?? []).forEach((cond, i) => {
     const p = `${path}.condition[${i}]`;
     if (cond.kind !== 'applicability') return; // start/stop conditions do not apply to a CDS Hooks call
     const fn = compileExpression(ctx, cond.expression, `${p}.expression`);
-    if (fn) applicability.push(fn);
+    if (fn) applicability.push(compileApplicability(cond.expression?.expression ?? '', fn, ctx.lookup));
     for (const m of (cond.expression?.expression ?? '').matchAll(MEMBER_OF)) if (m[1]) valueSetUrls.push(m[1]);
   });
   if (applicability.length === 0) {
@@ -133,22 +138,21 @@ function compileRule(ctx: Ctx, action: PlanDefinitionAction, index: number): Com
 
 /** Compiles a PlanDefinition; problems are appended to `problems` with the file they came from. */
 export function compilePlan(plan: PlanDefinition, file: string, problems: KnowledgeProblem[], canonicals: CanonicalIndex, lookup: ValueSetLookup): CompiledPlan {
-  const ctx: Ctx = { file, problems, canonicals, lookup };
   const isEca = plan.type?.coding?.some((c) => c.system === PLAN_DEFINITION_TYPE_SYSTEM && c.code === 'eca-rule');
   if (!isEca) problems.push({ file, path: 'PlanDefinition.type', message: `must be ${PLAN_DEFINITION_TYPE_SYSTEM}#eca-rule` });
   if (!plan.publisher) problems.push({ file, path: 'PlanDefinition.publisher', message: 'the publisher names the plan on every card (source.label)' });
-  const rules = (plan.action ?? []).map((a, i) => compileRule(ctx, a, i)).filter((r): r is CompiledRule => r !== undefined);
-  if (rules.length === 0) problems.push({ file, path: 'PlanDefinition.action', message: 'no rules' });
   const nextReviewDate = plan.extension?.find((e) => e.url === EXT_NEXT_REVIEW_DATE)?.valueDate;
   const evidence = (plan.relatedArtifact ?? [])
     .filter((a) => a.type === 'justification' && a.resource)
     .map((a) => canonicals.resolve(a.resource ?? '') as EvidenceLike | undefined)
     .filter((e): e is EvidenceLike => e?.resourceType === 'Evidence');
   // Evidence text is computed once per load: it is constant until the knowledge changes (and costly per request).
+  // It comes before the rules: their card texts fold what reads only these values (compileDynamicValue).
   const compiled: CompiledPlan = {
-    resource: plan, canonical: `${plan.url ?? ''}|${plan.version ?? ''}`, rules, evidence,
+    resource: plan, canonical: `${plan.url ?? ''}|${plan.version ?? ''}`, rules: [], evidence,
     evidenceSummary: evidenceBullets(evidence),
     evidenceLead: evidence[0] ? summariseEvidence(evidence[0]) : 'none recorded',
+    constants: {},
   };
   const certainty = overallCertainty(evidence);
   if (certainty) compiled.evidenceCertainty = certainty;
@@ -156,5 +160,18 @@ export function compilePlan(plan: PlanDefinition, file: string, problems: Knowle
   const nextReview = displayMonth(nextReviewDate);
   if (lastReviewed) compiled.lastReviewed = lastReviewed;
   if (nextReview) compiled.nextReview = nextReview;
+  // The `%` variables fixed for the plan, as every card and activity expression sees them (orderEnv, engine/apply.ts).
+  compiled.constants = {
+    planDefinition: plan,
+    policyReviewed: compiled.lastReviewed ?? 'unknown',
+    policyNextReview: compiled.nextReview ?? 'unknown',
+    evidence,
+    evidenceSummary: compiled.evidenceSummary,
+    evidenceLead: compiled.evidenceLead,
+    evidenceCertainty: compiled.evidenceCertainty ?? 'unrated',
+  };
+  const ctx: Ctx = { file, problems, canonicals, lookup, constants: compiled.constants };
+  compiled.rules = (plan.action ?? []).map((a, i) => compileRule(ctx, a, i)).filter((r): r is CompiledRule => r !== undefined);
+  if (compiled.rules.length === 0) problems.push({ file, path: 'PlanDefinition.action', message: 'no rules' });
   return compiled;
 }
