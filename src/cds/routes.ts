@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { Request, RequestHandler } from 'express';
 import type { LoadedService } from '../knowledge/knowledge-base';
 import { HttpError, badRequest, notFound } from '../http/errors';
+import { sendPostJson } from '../http/send-json';
 import { discovery } from './discovery';
 import type { FeedbackRecord, FeedbackStore } from './feedback-store';
 import type { AssertionStore, StoredAssertion } from './assertion-store';
@@ -101,7 +102,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
     deps.onHookAnswered?.(s, body, outcome);
     res.locals['outcome'] = outcome;
-    res.json(outcome.response);
+    sendPostJson(res, outcome.response);
     if (outcome.decisions.length > 0) {
       const decidedAt = deps.now().toISOString();
       const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, policy: s.plan.canonical, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
