@@ -314,7 +314,8 @@ async function main() {
   const samples = [];
   const t0 = performance.now();
   // RSS from /proc, and the service's own view from /metrics (prom-client default metrics): V8 heap, external
-  // memory (where PGlite's WebAssembly memory lives) and the write queue, to tell a JS leak from database memory.
+  // memory of the main thread (PGlite's lives on its own thread: RSS only) and the write queue, to tell a JS leak
+  // from database memory.
   const metric = (text, name) => {
     // Default metrics carry the registry's prefix (cds_ or cds_process_): match on the metric's own name.
     const m = new RegExp(`^(?:[a-z]+_)*?${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
@@ -358,7 +359,7 @@ async function main() {
     rps: soak.rps, p50Ms: soak.p50Ms, p99Ms: soak.p99Ms, requests: soak.requests, non2xx: soak.non2xx, cpu: soak.cpu,
   };
   log(`  RSS after start ${results.soak.rssAfterStartMb} MB; soak start ${results.soak.startMb} / mid ${results.soak.midMb} / end ${results.soak.endMb} MB; slope over 2nd half ${results.soak.slopeSecondHalfMbPerMin} MB/min; ${soak.rps} req/s p99 ${soak.p99Ms} ms`);
-  log(`  V8 heap used ${results.soak.heapUsedMb.start} → ${results.soak.heapUsedMb.end} MB; external (incl. PGlite WebAssembly memory) ${results.soak.externalMb.start} → ${results.soak.externalMb.end} MB; write queue depth ≤ ${results.soak.queueDepthMax}`);
+  log(`  V8 heap used ${results.soak.heapUsedMb.start} → ${results.soak.heapUsedMb.end} MB; external (main thread; PGlite's memory is on its own thread) ${results.soak.externalMb.start} → ${results.soak.externalMb.end} MB; write queue depth ≤ ${results.soak.queueDepthMax}`);
   await stopChild(soakSvc.child);
   results.floorRss = { a: rssMb(floorA.pid), b: rssMb(floorB.pid) };
   await stopChild(floorA.child);
@@ -466,7 +467,7 @@ function writeMarkdown(r) {
   lines.push(row(['RSS just after start (soak instance)', `${r.soak.rssAfterStartMb} MB`]));
   lines.push(row([`RSS during the soak (${r.soak.rate} req/s order-sign, auth on, ${r.soak.seconds} s): start / mid / end / max`, `${r.soak.startMb} / ${r.soak.midMb} / ${r.soak.endMb} / ${r.soak.maxMb} MB`]));
   lines.push(row(['RSS slope over the soak\'s second half', `${r.soak.slopeSecondHalfMbPerMin} MB/min`]));
-  lines.push(row(['… of which V8 heap used (start → end) / external memory, incl. PGlite\'s WebAssembly memory (start → end)', `${r.soak.heapUsedMb.start} → ${r.soak.heapUsedMb.end} MB / ${r.soak.externalMb.start} → ${r.soak.externalMb.end} MB; write queue depth ≤ ${r.soak.queueDepthMax}`]));
+  lines.push(row(['… of which V8 heap used (start → end) / external memory of the main thread (start → end; PGlite\'s memory is on its own thread and shows only in RSS)', `${r.soak.heapUsedMb.start} → ${r.soak.heapUsedMb.end} MB / ${r.soak.externalMb.start} → ${r.soak.externalMb.end} MB; write queue depth ≤ ${r.soak.queueDepthMax}`]));
   lines.push(row(['soak latency', `${r.soak.rps} req/s, p50 ${r.soak.p50Ms} ms, p99 ${r.soak.p99Ms} ms, ${r.soak.non2xx} non-2xx`]));
   lines.push(row(['floors\' RSS (a / b)', `${round(r.floorRss.a, 1)} / ${round(r.floorRss.b, 1)} MB`]));
   lines.push(row(['per-request info logging (order-sign, auth off, LOG_LEVEL=info vs warn, log to a file)', `${r.logging.costUsPerRequest} µs of service CPU per request (${r.logging.warn.cpuMsPerReq} → ${r.logging.info.cpuMsPerReq} ms); ${r.logging.warn.rps} → ${r.logging.info.rps} req/s`]));
