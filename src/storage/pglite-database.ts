@@ -65,6 +65,11 @@ export class WorkerChannel {
     this.waiting.clear();
   }
 
+  /** True once the thread has died: every call fails from then on. */
+  get dead(): boolean {
+    return this.failure !== undefined;
+  }
+
   nextTxId(): number {
     return ++this.txCount;
   }
@@ -113,6 +118,14 @@ export async function openPglite(dataDir: string): Promise<Database> {
     openDirs.delete(dir);
     throw err;
   }
+  return databaseOver(channel, () => openDirs.delete(dir));
+}
+
+/**
+ * The Database interface over a started, opened PGlite thread. `release` runs once the thread is gone (closed or
+ * dead), to free what the opener holds (the data directory's entry in `openDirs`).
+ */
+export function databaseOver(channel: WorkerChannel, release: () => void): Database {
   let closing: Promise<void> | undefined;
   return {
     backend: 'pglite',
@@ -135,10 +148,10 @@ export async function openPglite(dataDir: string): Promise<Database> {
       await channel.send({ op: 'query', sql: 'SELECT 1', params: [] });
     },
     close(): Promise<void> {
-      closing ??= channel.send({ op: 'close' })
+      // A thread that already died has nothing left to flush: closing it is done, not an error at shutdown.
+      closing ??= (channel.dead ? Promise.resolve() : channel.send({ op: 'close' }).then(() => undefined))
         .finally(() => channel.worker.terminate())
-        .then(() => undefined)
-        .finally(() => openDirs.delete(dir));
+        .finally(release);
       return closing;
     },
   };

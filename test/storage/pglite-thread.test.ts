@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from '../../src/storage/database';
 import { isPermanentError, sqlState } from '../../src/storage/database';
-import { WorkerChannel, openPglite } from '../../src/storage/pglite-database';
+import { WorkerChannel, databaseOver, openPglite } from '../../src/storage/pglite-database';
 import { OPEN_TIMEOUT_MS } from './backends';
 
 let dir: string;
@@ -114,9 +114,26 @@ it('a database thread that dies fails the calls in flight and later ones, instea
   await channel.opened;
   await expect(channel.send({ op: 'query', sql: 'SELECT 1', params: [] })).rejects.toThrow('the PGlite thread exited (code 3)');
   await expect(channel.send({ op: 'exec', sql: 'SELECT 1' })).rejects.toThrow('the PGlite thread exited (code 3)');
+  expect(channel.dead).toBe(true);
 });
 
-it('a database thread that cannot open its directory rejects the open and releases the directory', async () => {
+it('closing a database whose thread died resolves (nothing is left to flush) and releases its directory', async () => {
+  const channel = new WorkerChannel(new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    parentPort.postMessage({ id: 0, result: null });
+    parentPort.on('message', () => process.exit(3));`, { eval: true }));
+  await channel.opened;
+  let released = 0;
+  const db = databaseOver(channel, () => released++);
+  await expect(db.query('SELECT 1')).rejects.toThrow('the PGlite thread exited (code 3)');
+  await expect(db.transaction(() => Promise.resolve('never'))).rejects.toThrow('the PGlite thread exited (code 3)');
+  await expect(db.ping()).rejects.toThrow('the PGlite thread exited (code 3)');
+  await db.close();
+  await db.close();
+  expect(released).toBe(1);
+});
+
+it('an open that fails rejects and leaves the directory free to open again', async () => {
   const file = join(dir, 'not-a-directory');
   writeFileSync(file, 'x');
   await expect(openPglite(join(file, 'pglite'))).rejects.toThrow();
