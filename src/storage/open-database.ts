@@ -11,7 +11,7 @@ export interface OpenDatabaseOptions {
   databaseUrl?: string | undefined;
   /** PGlite's data directory (e.g. ./data/pglite) when no `databaseUrl` is given. */
   dataDir: string;
-  logger?: Pick<Logger, 'info' | 'warn'>;
+  logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   pool?: PostgresOptions['pool'];
 }
 
@@ -23,7 +23,9 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const started = Date.now();
   const db = options.databaseUrl
     ? openPostgres(options.databaseUrl, { ...(options.pool ? { pool: options.pool } : {}), ...(options.logger ? { logger: options.logger } : {}) })
-    : await openPglite(options.dataDir);
+    // The embedded database's thread dying leaves the service without storage: say so loudly (readiness turns 503
+    // and queued writes wait; a restart reopens the data directory).
+    : await openPglite(options.dataDir, { onDeath: (err) => options.logger?.error({ err: describeError(err) }, 'the embedded database thread died: storage is unavailable until the service restarts') });
   try {
     const { applied, current } = await runMigrations(db);
     // The connection string carries credentials: log the backend, never the URL.

@@ -43,9 +43,11 @@ export class WorkerChannel {
   private txCount = 0;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
+  /** Set when the service asked the thread to close: its exit is then expected, not a death. */
+  closing = false;
   readonly opened: Promise<void>;
 
-  constructor(readonly worker: Worker) {
+  constructor(readonly worker: Worker, private readonly onDeath?: (err: Error) => void) {
     this.opened = new Promise<void>((resolveOpen, rejectOpen) => this.waiting.set(0, { resolve: () => resolveOpen(), reject: rejectOpen }));
     worker.on('message', (reply: Reply) => {
       const waiter = this.waiting.get(reply.id);
@@ -60,6 +62,7 @@ export class WorkerChannel {
   }
 
   private fail(err: Error): void {
+    if (this.failure === undefined && !this.closing) this.onDeath?.(err);
     this.failure ??= err;
     for (const waiter of this.waiting.values()) waiter.reject(this.failure);
     this.waiting.clear();
@@ -102,14 +105,14 @@ function queryable(channel: WorkerChannel, tx?: number): Queryable {
  * initdb (seconds); later starts only open the files. It must be closed on shutdown: until then the thread keeps
  * the process alive and holds unflushed pages.
  */
-export async function openPglite(dataDir: string): Promise<Database> {
+export async function openPglite(dataDir: string, options: { onDeath?: (err: Error) => void } = {}): Promise<Database> {
   const dir = resolve(dataDir);
   if (openDirs.has(dir)) throw new Error(`The PGlite data directory ${dir} is already open in this process.`);
   mkdirSync(dir, { recursive: true });
   openDirs.add(dir);
   let channel: WorkerChannel;
   try {
-    channel = new WorkerChannel(new Worker(workerScript(), { workerData: { dataDir: dir } }));
+    channel = new WorkerChannel(new Worker(workerScript(), { workerData: { dataDir: dir } }), options.onDeath);
     await channel.opened.catch(async (err: unknown) => {
       await channel.worker.terminate();
       throw err;
@@ -149,6 +152,7 @@ export function databaseOver(channel: WorkerChannel, release: () => void): Datab
     },
     close(): Promise<void> {
       // A thread that already died has nothing left to flush: closing it is done, not an error at shutdown.
+      channel.closing = true;
       closing ??= (channel.dead ? Promise.resolve() : channel.send({ op: 'close' }).then(() => undefined))
         .finally(() => channel.worker.terminate())
         .finally(release);

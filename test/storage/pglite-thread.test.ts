@@ -96,6 +96,18 @@ it('a long statement leaves the event loop free', async () => {
   expect(ticks).toBeGreaterThan(busyMs / 10);
 });
 
+it('an orderly close is not reported as the thread dying', async () => {
+  const other = mkdtempSync(join(tmpdir(), 'pglite-close-'));
+  const deaths: Error[] = [];
+  try {
+    const closed = await openPglite(other, { onDeath: (err) => deaths.push(err) });
+    await closed.close();
+    expect(deaths).toEqual([]);
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+}, OPEN_TIMEOUT_MS);
+
 it('refuses a second open of the same directory, and reopens it after close', async () => {
   await expect(openPglite(dir)).rejects.toThrow(/already open in this process/);
   await db.close();
@@ -118,10 +130,11 @@ it('a database thread that dies fails the calls in flight and later ones, instea
 });
 
 it('closing a database whose thread died resolves (nothing is left to flush) and releases its directory', async () => {
+  const deaths: Error[] = [];
   const channel = new WorkerChannel(new Worker(`
     const { parentPort } = require('node:worker_threads');
     parentPort.postMessage({ id: 0, result: null });
-    parentPort.on('message', () => process.exit(3));`, { eval: true }));
+    parentPort.on('message', () => process.exit(3));`, { eval: true }), (err) => deaths.push(err));
   await channel.opened;
   let released = 0;
   const db = databaseOver(channel, () => released++);
@@ -131,6 +144,8 @@ it('closing a database whose thread died resolves (nothing is left to flush) and
   await db.close();
   await db.close();
   expect(released).toBe(1);
+  expect(deaths.map((e) => e.message)).toEqual(['the PGlite thread exited (code 3)']); // reported once
+
 });
 
 it('an open that fails rejects and leaves the directory free to open again', async () => {
