@@ -7,6 +7,11 @@ export interface ReplayStore {
   claim(iss: string, jti: string, expiresAt: Date): Promise<boolean>;
 }
 
+/** The identity of a token for replay purposes: its `jti` is unique only per issuer. */
+export function replayKey(iss: string, jti: string): string {
+  return `${iss}\u0000${jti}`;
+}
+
 /** One process's memory: enough for a single instance; replicas share the SQL store. Bounded by expiry sweeps. */
 export class MemoryReplayStore implements ReplayStore {
   private readonly seen = new Map<string, number>();
@@ -20,7 +25,7 @@ export class MemoryReplayStore implements ReplayStore {
       for (const [k, exp] of this.seen) if (exp <= t) this.seen.delete(k);
       this.lastSweep = t;
     }
-    const key = `${iss}\u0000${jti}`;
+    const key = replayKey(iss, jti);
     const existing = this.seen.get(key);
     if (existing !== undefined && existing > t) return Promise.resolve(false);
     this.seen.set(key, expiresAt.getTime());
@@ -29,7 +34,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   /** Records a jti used earlier (loaded from storage at start), keeping the later expiry if it is known twice. */
   remember(iss: string, jti: string, expiresAt: Date): void {
-    const key = `${iss}\u0000${jti}`;
+    const key = replayKey(iss, jti);
     this.seen.set(key, Math.max(this.seen.get(key) ?? 0, expiresAt.getTime()));
   }
 }

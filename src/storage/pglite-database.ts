@@ -40,7 +40,6 @@ function workerScript(): string {
 /** The main thread's end of the worker: numbered requests, each settled by the reply with its id. */
 export class WorkerChannel {
   private nextId = 1;
-  private txCount = 0;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
   /** Set when the service asked the thread to close: its exit is then expected, not a death. */
@@ -73,8 +72,9 @@ export class WorkerChannel {
     return this.failure !== undefined;
   }
 
+  /** An id for a transaction, from the same counter as requests: unique for the thread's life. */
   nextTxId(): number {
-    return ++this.txCount;
+    return this.nextId++;
   }
 
   send(body: Body): Promise<unknown> {
@@ -130,9 +130,10 @@ export async function openPglite(dataDir: string, options: { onDeath?: (err: Err
  */
 export function databaseOver(channel: WorkerChannel, release: () => void): Database {
   let closing: Promise<void> | undefined;
+  const outside = queryable(channel);
   return {
     backend: 'pglite',
-    ...queryable(channel),
+    ...outside,
     // PGlite serializes transactions and queries on its one connection, so no other statement interleaves.
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const tx = channel.nextTxId();
@@ -148,7 +149,7 @@ export function databaseOver(channel: WorkerChannel, release: () => void): Datab
       return result;
     },
     async ping(): Promise<void> {
-      await channel.send({ op: 'query', sql: 'SELECT 1', params: [] });
+      await outside.query('SELECT 1');
     },
     close(): Promise<void> {
       // A thread that already died has nothing left to flush: closing it is done, not an error at shutdown.

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from './database';
 import { toIso } from './database';
-import { MemoryReplayStore } from '../auth/replay-store';
+import { MemoryReplayStore, replayKey } from '../auth/replay-store';
 import type { ReplayStore } from '../auth/replay-store';
 import { chunkRows, valuesList } from './sql-values';
 import type { TableWriter, WriteQueue } from './write-queue';
@@ -42,7 +42,7 @@ const JTI_WRITER: TableWriter<JtiRow> = {
     // claimed again after expiring within one batch would otherwise cause.
     const latest = new Map<string, JtiRow>();
     for (const r of rows) {
-      const key = `${r.iss}\u0000${r.jti}`;
+      const key = replayKey(r.iss, r.jti);
       const seen = latest.get(key);
       if (!seen || Date.parse(r.expiresAt) > Date.parse(seen.expiresAt)) latest.set(key, r);
     }
