@@ -129,6 +129,22 @@ export async function startFhirServer(handler: (req: IncomingMessage, res: Serve
   };
 }
 
+/**
+ * Starts loopback FHIR servers for the tests of the enclosing describe and closes them after each test. Call it
+ * after the describe's own afterEach hooks: jest runs a block's afterEach hooks in the order they are declared.
+ */
+export function fhirServersClosedAfterEach(): (handler: Parameters<typeof startFhirServer>[0]) => Promise<FhirTestServer> {
+  const servers: FhirTestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return async (handler) => {
+    const s = await startFhirServer(handler);
+    servers.push(s);
+    return s;
+  };
+}
+
 /** Answers FHIR JSON. */
 export function sendFhir(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/fhir+json' });

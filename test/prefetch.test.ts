@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Response } from 'supertest';
-import { COVERAGE_INFO_URL, CPT, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, serviceRequest, startFhirServer, testApp } from './helpers';
+import { COVERAGE_INFO_URL, CPT, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, serviceRequest, fhirServersClosedAfterEach, startFhirServer, testApp } from './helpers';
 import type { FhirTestServer } from './helpers';
 
 const SIGN = '/cds-services/sacroplasty-order-sign';
@@ -53,17 +53,11 @@ function expectOneCoverageQuery(server: FhirTestServer): void {
 }
 
 describe('coverage prefetch missing: the service queries the EHR FHIR server itself', () => {
-  const servers: FhirTestServer[] = [];
   const timers: NodeJS.Timeout[] = [];
-  const start = async (handler: Parameters<typeof startFhirServer>[0]): Promise<FhirTestServer> => {
-    const s = await startFhirServer(handler);
-    servers.push(s);
-    return s;
-  };
-  afterEach(async () => {
+  afterEach(() => {
     for (const t of timers.splice(0)) clearTimeout(t);
-    await Promise.all(servers.splice(0).map((s) => s.close()));
   });
+  const start = fhirServersClosedAfterEach();
 
   it('uses the Coverage the FHIR server returns, read with the EHR bearer token and exactly the prefetch query', async () => {
     const fhir = await start((req, res) => {
@@ -176,15 +170,8 @@ describe('coverage prefetch missing: the service queries the EHR FHIR server its
 });
 
 describe('when the service needs no data or already has it, it does not query', () => {
-  const servers: FhirTestServer[] = [];
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
-  const countingServer = async (): Promise<FhirTestServer> => {
-    const s = await startFhirServer((_req, res) => sendFhir(res, 200, coverageBundle('should-not-be-read')));
-    servers.push(s);
-    return s;
-  };
+  const start = fhirServersClosedAfterEach();
+  const countingServer = (): Promise<FhirTestServer> => start((_req, res) => sendFhir(res, 200, coverageBundle('should-not-be-read')));
 
   it('no coverage prefetch and no fhirServer → 412 OperationOutcome naming prefetch.coverage', async () => {
     const { app } = testApp();

@@ -11,8 +11,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import request from 'supertest';
 import type { Response } from 'supertest';
-import { COVERAGE_INFO_URL, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, startFhirServer, testApp } from '../helpers';
-import type { FhirTestServer } from '../helpers';
+import { COVERAGE_INFO_URL, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, fhirServersClosedAfterEach, testApp } from '../helpers';
 
 const SIGN = '/cds-services/sacroplasty-order-sign';
 const TOKEN = 'ehr-access-token-SECRET-91c2e7';
@@ -57,23 +56,17 @@ function expectNoToken(res: Response): void {
 }
 
 describe('a failing EHR FHIR server (beyond test/prefetch.test.ts)', () => {
-  const servers: FhirTestServer[] = [];
   const tcpServers: Array<{ server: TcpServer; sockets: Socket[] }> = [];
   const timers: NodeJS.Timeout[] = [];
-  const start = async (handler: Parameters<typeof startFhirServer>[0]): Promise<FhirTestServer> => {
-    const s = await startFhirServer(handler);
-    servers.push(s);
-    return s;
-  };
   afterEach(async () => {
     for (const t of timers.splice(0)) clearInterval(t);
-    await Promise.all(servers.splice(0).map((s) => s.close()));
     await Promise.all(tcpServers.splice(0).map(({ server, sockets }) => new Promise<void>((r) => {
       for (const s of sockets) s.destroy();
       server.close(() => r());
     })));
     logLines.splice(0);
   });
+  const start = fhirServersClosedAfterEach();
   const app = (env: Record<string, string> = {}): ReturnType<typeof testApp>['app'] => testApp({ env, deps: { logger: capturingLogger } }).app;
 
   it('an endless response past FHIR_MAX_RESPONSE_BYTES → the response still comes, technical, and the download is abandoned', async () => {
