@@ -11,8 +11,8 @@ import autocannon from 'autocannon';
 import { TokenPool } from './tokens.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const SIGN = '/cds-services/sacroplasty-order-sign';
-export const SELECT = '/cds-services/sacroplasty-order-select';
+export const SIGN = '/cds-services/order-sign-crd';
+export const SELECT = '/cds-services/order-select-crd';
 const COVERAGE_INFO = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
 
 /** Set by the caller: work dir, CDS_CLIENTS file, token minter and the run parameters. */

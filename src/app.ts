@@ -7,13 +7,14 @@ import type { Logger } from 'pino';
 import type { AppConfig } from './config';
 import type { KnowledgeBase } from './knowledge/knowledge-base';
 import { cdsRouter } from './cds/routes';
-import type { CdsRouterDeps } from './cds/routes';
 import { pagesRouter } from './cds/pages';
 import { fhirRouter } from './fhir-endpoint/routes';
 import { smartRouter } from './smart/routes';
 import type { AssertionStore } from './cds/assertion-store';
 import { MemoryAssertionStore } from './cds/assertion-store';
-import { parsePayerIdentity } from './cds/coverage';
+import { Catalog } from './engine/catalog';
+import { discoveryTemplate } from './cds/discovery';
+import { governingPolicies } from './decision/decide';
 import type { FeedbackStore } from './cds/feedback-store';
 import { MemoryFeedbackStore } from './cds/feedback-store';
 import { errorHandler, unknownRoute } from './http/errors';
@@ -30,13 +31,15 @@ import type { Report } from './admin/report-page';
 import { REPORT_STYLE } from './admin/report-page';
 import { PAGE_STYLE } from './http/html';
 import type { InvocationAudit } from './cds/routes';
-import { isPastReview } from './knowledge/knowledge-base';
+import { isPastReview } from './knowledge/policies';
 import { HttpError } from './http/errors';
 
 /** Everything the app is built from; tests pass their own clock, ids and stores. */
 export interface AppDeps {
   config: AppConfig;
   knowledge: KnowledgeBase;
+  /** The knowledge compiled; built from `knowledge` when not given. */
+  catalog?: Catalog;
   logger: Logger;
   feedback?: FeedbackStore;
   assertions?: AssertionStore;
@@ -52,7 +55,23 @@ export interface AppDeps {
   readiness?: () => Promise<Record<string, string>>; // 'ok' or what is wrong
   now?: () => Date;
   newId?: () => string;
-  onHookAnswered?: CdsRouterDeps['onHookAnswered'];
+}
+
+/**
+ * Reports a knowledge expression that failed while answering a call: counted per policy, logged once per
+ * expression with the policy and where it is — never the order or the patient (the error text is cut of quoted
+ * values, which may come from the request).
+ */
+export function expressionErrorReporter(logger: Logger, metrics: Metrics): (policy: string, path: string, error: unknown) => void {
+  const logged = new Set<string>();
+  return (policy, path, error) => {
+    metrics.expressionErrors.inc({ policy });
+    const key = `${policy} ${path}`;
+    if (logged.has(key) || logged.size > 10_000) return;
+    logged.add(key);
+    const message = error instanceof Error ? error.message.replace(/(['"`]).*?\1/g, '…').slice(0, 200) : 'failed';
+    logger.error({ policy, path, error: message }, 'a knowledge expression failed at run time; the card keeps its written text');
+  };
 }
 
 /** Builds the Express app without listening (tests use it through supertest; server.ts listens). */
@@ -61,10 +80,12 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
   const now = deps.now ?? (() => new Date());
-  metrics.knowledgePastReview.set([...knowledge.plans.values()].filter((p) => isPastReview(p.resource, now())).length);
+  metrics.knowledgePastReview.set([...knowledge.policies.values()].filter((p) => isPastReview(p, now())).length);
+  const onExpressionError = expressionErrorReporter(logger, metrics);
+  const catalog = deps.catalog ?? new Catalog(knowledge, { onExpressionError });
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(requestLog(logger, metrics));
+  app.use(...requestLog(logger, metrics));
   // Security headers that keep CORS working for EHR browser clients (Cross-Origin-Resource-Policy: cross-origin)
   // and let the details app run inside an EHR iframe: CSP frame-ancestors governs framing, not X-Frame-Options.
   app.use(helmet({
@@ -106,9 +127,12 @@ export function createApp(deps: AppDeps): Express {
     }));
   }
   // strict: false so a JSON string or number body reaches the routes, which say "must be a JSON object" (it is valid JSON).
+  const template = discoveryTemplate(catalog);
   const shared = {
     knowledge,
-    payer: parsePayerIdentity(config.payerIdentifiers),
+    catalog,
+    allowDraft: config.allowDraft,
+    onExpressionError,
     now: deps.now ?? (() => new Date()),
     newId: deps.newId ?? randomUUID,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
@@ -116,16 +140,22 @@ export function createApp(deps: AppDeps): Express {
   const assertions = deps.assertions ?? new MemoryAssertionStore();
   app.use(cdsRouter({
     ...shared,
+    discovery: template,
+    options: template.options,
     feedback: deps.feedback ?? new MemoryFeedbackStore(),
     assertions,
     logger,
     metrics,
     ...(deps.audit ? { audit: deps.audit } : {}),
     fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
-    ...(deps.onHookAnswered ? { onHookAnswered: deps.onHookAnswered } : {}),
+    onFhirRead: (outcome, seconds) => metrics.fhirFetch.observe({ outcome }, seconds),
   }));
   app.use(fhirRouter(shared));
-  app.use(smartRouter({ assertions, clientId: config.smartClientId }));
+  app.use(smartRouter({
+    assertions, clientId: config.smartClientId, payerName: knowledge.payer.name ?? 'Health plan',
+    match: (orders) => governingPolicies(catalog, orders, now(), config.allowDraft)
+      .map(({ order, policy }) => ({ order: order.reference, planDefinition: policy.policy.resource.id ?? '', title: policy.policy.resource.title ?? '' })),
+  }));
   app.use(adminRouter({ assertions, now, ...(config.adminToken ? { token: config.adminToken } : {}), ...(deps.report ? { report: deps.report } : {}) }));
   app.get('/metrics', async (req, res) => {
     if (config.metricsToken && req.get('authorization') !== `Bearer ${config.metricsToken}`) throw new HttpError(401, 'login', 'Scraping needs Authorization: Bearer <METRICS_TOKEN>.');
@@ -137,7 +167,7 @@ export function createApp(deps: AppDeps): Express {
     const ready = Object.values(checks).every((v) => v === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
-  app.use(pagesRouter(knowledge));
+  app.use(pagesRouter(catalog, now, config.allowDraft));
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });

@@ -12,8 +12,10 @@ export interface AppConfig {
   knowledgeDir: string;
   /** CDS_SERVICES_DIR — CDS service declarations (default ./cds-services). */
   servicesDir: string;
-  /** PAYER_IDENTIFIERS — comma list of this plan's payor identifiers (`system|value`) or `Organization/id` references. */
+  /** PAYER_IDENTIFIERS — payor identifiers (`system|value`) or `Organization/id` references added to the payer Organization's. */
   payerIdentifiers: string[];
+  /** POLICY_ALLOW_DRAFT — draft policies fire too (for trying a policy before it is published; never in production). */
+  allowDraft: boolean;
   /** FHIR_TIMEOUT_MS — budget for each query to the EHR's FHIR server (default 2000, well inside CRD's 5 s). */
   fhirTimeoutMs: number;
   /** FHIR_MAX_RESPONSE_BYTES — the largest FHIR response read from the EHR (default 2 MiB). */
@@ -67,6 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const bad = jwtAlgorithms.find((a) => !ASYMMETRIC.test(a));
   if (bad || jwtAlgorithms.length === 0) throw new Error(`CDS_JWT_ALGORITHMS may list only asymmetric algorithms (ES384, RS384, ES256, RS256, …), not "${bad ?? ''}"`);
   if (env['CDS_CLIENTS'] && !publicUrl) throw new Error('CDS_PUBLIC_URL is required when CDS_CLIENTS is set: token audiences are checked against it');
+  if (env['NODE_ENV'] === 'production' && env['POLICY_ALLOW_DRAFT'] === 'true') throw new Error('POLICY_ALLOW_DRAFT=true lets draft policies decide coverage: not allowed with NODE_ENV=production');
   if (env['NODE_ENV'] === 'production' && !env['CDS_CLIENTS'] && env['CDS_ALLOW_UNAUTHENTICATED'] !== 'true') {
     throw new Error('Refusing to start without client authentication in production: set CDS_CLIENTS (and CDS_PUBLIC_URL), or CDS_ALLOW_UNAUTHENTICATED=true to run open on purpose');
   }
@@ -77,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     knowledgeDir: resolve(env['KNOWLEDGE_DIR'] ?? 'fhir-resources'),
     servicesDir: resolve(env['CDS_SERVICES_DIR'] ?? 'cds-services'),
     payerIdentifiers: (env['PAYER_IDENTIFIERS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    allowDraft: env['POLICY_ALLOW_DRAFT'] === 'true',
     fhirTimeoutMs: int(env, 'FHIR_TIMEOUT_MS', 2000, 50, 10_000),
     fhirMaxResponseBytes: int(env, 'FHIR_MAX_RESPONSE_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    base: { service: 'sacroplasty-cds' },
+    base: { service: 'payer-crd' },
     redact: {
       paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'fhirAuthorization', '*.fhirAuthorization', 'access_token', '*.access_token', 'patientId', '*.patientId', 'prefetch', '*.prefetch'],
       censor: '[redacted]',

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { createApp } from './app';
 import { loadConfig } from './config';
 import type { AppConfig } from './config';
 import { loadKnowledge } from './knowledge/knowledge-base';
@@ -8,6 +7,8 @@ import { createLogger } from './logger';
 import { loadTrustedClients } from './auth/clients';
 import { Metrics } from './observability/metrics';
 import { openPersistence } from './persistence';
+import { Catalog } from './engine/catalog';
+import { createApp, expressionErrorReporter } from './app';
 
 /** A running service and the way to stop it cleanly. */
 export interface RunningService {
@@ -20,16 +21,20 @@ export interface RunningService {
 
 /** Loads the knowledge, builds the app and listens. A knowledge problem throws before any port is opened. */
 export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
-  const knowledge = loadKnowledge({ knowledgeDir: config.knowledgeDir, servicesDir: config.servicesDir });
+  const knowledge = loadKnowledge({ knowledgeDir: config.knowledgeDir, servicesDir: config.servicesDir, payerIdentifiers: config.payerIdentifiers, allowDraft: config.allowDraft });
   // Fail before opening any port or database if the knowledge is broken (above) or the clients file is (below).
-  for (const warning of knowledge.warnings) logger.warn(warning);
+  for (const warning of knowledge.warnings) logger.warn({ file: warning.file, path: warning.path }, warning.message);
+  logger.info({ policies: knowledge.policies.size, defaultRule: knowledge.defaultPolicy?.key ?? null, index: knowledge.index.stats() }, 'policy catalog loaded');
   const clients = config.cdsClientsFile ? loadTrustedClients(config.cdsClientsFile) : undefined;
   if (clients) logger.info({ issuers: clients.map((c) => c.iss) }, 'CDS client authentication on');
   else logger.warn('NO CLIENT AUTHENTICATION: CDS_CLIENTS is not set, so any caller may use the CDS services. Fine for local use; never in production.');
   const metrics = new Metrics();
-  const persistence = openPersistence(config, logger, metrics, (serviceId) => knowledge.services.get(serviceId)?.plan.resource.publisher);
+  // Compiling the catalog can still find a knowledge problem (an expression fhirpath.js cannot compile): before
+  // any database is opened or port taken.
+  const catalog = new Catalog(knowledge, { onExpressionError: expressionErrorReporter(logger, metrics) });
+  const persistence = openPersistence(config, logger, metrics, () => knowledge.payer.name);
   const app = createApp({
-    config, knowledge, logger, metrics,
+    config, knowledge, catalog, logger, metrics,
     ...(clients ? { clients } : {}),
     assertions: persistence.assertions,
     feedback: persistence.feedback,

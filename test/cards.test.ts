@@ -4,12 +4,10 @@
  */
 import request from 'supertest';
 import { childId } from '../src/engine/ids';
-import { CARD_TYPE, COVERAGE_INFO_URL, CPT, HCPCS, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
+import { CARD_TYPE, COVERAGE_INFO_URL, CPT, HCPCS, SELECT, SIGN, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
-const SELECT = '/cds-services/sacroplasty-order-select';
 const SNOMED = 'http://snomed.info/sct';
 const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
@@ -42,7 +40,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
           + 'AmeriHealth Caritas VIP Care clinical policy **CCP.1247** (last reviewed 7/2025, next review 11/2026) considers percutaneous '
           + 'sacroplasty (sacral augmentation) investigational / not clinically proven, and therefore not medically necessary.\n\n'
           + '**Evidence in brief:** 6 studies, rated low certainty: case series and small uncontrolled cohorts of highly selected patients '
-          + 'report short-term pain relief (e.g. Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 at 12 mo; major complications 0.3%); '
+          + 'report short-term pain relief (e.g. Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 points at 12 mo; major complications 0.3%); '
           + 'no randomized trial compares sacroplasty with conservative care.\n\n'
           + '**Covered alternatives:** physical therapy/exercise programs, heat and cold modalities for home use, low-impact exercise, '
           + 'non-narcotic analgesics or NSAIDs, injection therapy, surgical fixation. Choose one below to replace the order, or give an override reason.',
@@ -207,19 +205,19 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
         extension: associated,
       },
       {
-        uuid: uuid(9),
+        uuid: uuid(10),
         summary: 'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence',
         indicator: 'info',
         source: { label: 'AmeriHealth Caritas VIP Care', topic: { system: CARD_TYPE, code: 'guideline', display: 'Guideline' } },
-        detail: 'Policy **CCP.1247** (AmeriHealth Caritas VIP Care): percutaneous sacroplasty is investigational and not medically necessary. '
-          + 'Last reviewed 7/2025; next review 11/2026.\n\n'
+        detail: 'Policy **CCP.1247** (AmeriHealth Caritas VIP Care) applies to **Percutaneous sacral augmentation \\(sacroplasty\\), unilateral injection\\(s\\)** (ServiceRequest/sr1): '
+          + 'percutaneous sacroplasty is investigational and not medically necessary. Last reviewed 7/2025; next review 11/2026.\n\n'
           + '**The evidence the policy weighs** (certainty: low):\n'
-          + '- Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 at 12 mo; major complications 0.3%\n'
-          + '- Mahmood 2019 (31 studies, 1,155 patients): mean VAS reduction 5.8\n'
-          + '- Kortman 2013 (243 patients): pain (VAS) 9.2 → 1.9 (painful sacral insufficiency fractures); no major complications\n'
-          + '- Frey 2017 (244 patients): pain reduced (P < 0.0001 at 2 years)\n'
-          + '- Tarawneh 2020 (7 studies, 107 patients): pain (VAS) 8.38 → 3.01; cement leakage 25.4%\n'
-          + '- Briggs 2023 (35 studies): mean VAS reduction 5.83 (sacroplasty); cement leakage 3.3%',
+          + '- Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 points at 12 mo; major complications 0.3%\n'
+          + '- Mahmood 2019 (31 studies, 1,155 patients): mean VAS reduction 5.8 points\n'
+          + '- Kortman 2013 (243 patients): pain (VAS) 9.2 → 1.9 points (painful sacral insufficiency fractures); no major complications\n'
+          + '- Frey 2017 (244 patients): reduction in pain (P < 0.0001 at 2 years)\n'
+          + '- Tarawneh 2020 (7 studies, 107 patients): pain (VAS) 8.38 → 3.01 points; cement leakage 25.4%\n'
+          + '- Briggs 2023 (35 studies): mean VAS reduction 5.83 points (sacroplasty); cement leakage 3.3% (sacroplasty)',
         links: [
           { label: 'Clinical policy CCP.1247: summary, evidence and references', url: 'https://payer.example/policies/ccp-1247', type: 'absolute' },
           { label: 'Chandra 2019: systematic review and meta-analysis of sacroplasty for sacral fractures', url: 'https://doi.org/10.1016/j.jvir.2019.06.013', type: 'absolute' },
@@ -236,18 +234,19 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
         extension: associated,
       },
       {
-        uuid: uuid(10),
+        uuid: uuid(12),
         summary: 'Open the VIP Care policy app: decision, evidence and covered alternatives',
         indicator: 'info',
         source: { label: 'AmeriHealth Caritas VIP Care', topic: { system: CARD_TYPE, code: 'guideline', display: 'Guideline' } },
-        detail: 'Opens the plan\'s details app inside the EHR for this order: the coverage decision, the policy, the evidence and the covered alternatives.',
-        suggestions: [{ label: 'Review the coverage decision and alternatives in the app', uuid: childId(uuid(10), 'open-details-app') }],
+        detail: 'Opens the plan\'s details app inside the EHR for **Percutaneous sacral augmentation \\(sacroplasty\\), unilateral injection\\(s\\)** (ServiceRequest/sr1): '
+          + 'the coverage decision, the policy, the evidence and the covered alternatives.',
+        suggestions: [{ label: 'Review the coverage decision and alternatives in the app', uuid: childId(uuid(12), 'open-details-app') }],
         selectionBehavior: 'at-most-one',
         links: [{
           label: 'Open the CCP.1247 details app',
           url: 'https://payer.example/smart/launch',
           type: 'smart',
-          appContext: `{"decision":"${uuid(12)}","order":"ServiceRequest/sr1","planDefinition":"ccp-1247"}`,
+          appContext: `{"decision":"${uuid(1)}","order":"ServiceRequest/sr1","planDefinition":"ccp-1247"}`,
         }],
         extension: associated,
       },
@@ -255,7 +254,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
     systemActions: [
       {
         type: 'update',
-        description: 'Record the plan\'s coverage decision on the order (Da Vinci CRD coverage-information).',
+        description: 'Record AmeriHealth Caritas VIP Care\'s coverage decision on ServiceRequest/sr1 (Da Vinci CRD coverage-information)',
         resource: {
           resourceType: 'ServiceRequest',
           id: 'sr1',
@@ -273,7 +272,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
               { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
               { url: 'reason', valueCodeableConcept: { text: 'Investigational / not medically necessary per AmeriHealth Caritas VIP Care clinical policy CCP.1247 (percutaneous sacroplasty)' } },
               { url: 'date', valueDate: '2026-11-23' },
-              { url: 'coverage-assertion-id', valueString: uuid(12) },
+              { url: 'coverage-assertion-id', valueString: uuid(1) },
             ],
           }],
         },
@@ -351,9 +350,10 @@ describe.each(scenarios)('cards: CRD card constraints ($name)', ({ path, body, o
     b = res.body as Body;
   });
 
-  it('answers 200 with three cards per sacroplasty order', () => {
+  it('answers 200 with a not-covered card per sacroplasty order, and the policy and app cards once for all of them (CRD dev-24)', () => {
     expect(res.status).toBe(200);
-    expect(b.cards).toHaveLength(3 * orders.length);
+    expect(b.cards).toHaveLength(orders.length + 2);
+    expect(b.cards.filter(isPropose)).toHaveLength(orders.length);
   });
 
   it('every summary is shorter than 140 characters and not empty', () => {
@@ -403,27 +403,32 @@ describe.each(scenarios)('cards: CRD card constraints ($name)', ({ path, body, o
     }
   });
 
-  it('SMART cards have at least one suggestion, no actions, and an appContext without the patient id', () => {
+  it('the SMART card has at least one suggestion, no actions, and an appContext naming the decisions without the patient id', () => {
     const smart = b.cards.filter(isSmart);
-    expect(smart).toHaveLength(orders.length);
+    expect(smart).toHaveLength(1);
     for (const c of smart) {
       expect(c.suggestions?.length).toBeGreaterThanOrEqual(1);
       for (const s of c.suggestions ?? []) expect(s.actions).toBeUndefined();
       for (const l of c.links ?? []) {
         expect(typeof l.appContext).toBe('string');
-        const ctx = JSON.parse(l.appContext ?? '') as Record<string, string>;
-        expect(Object.keys(ctx).sort()).toEqual(['decision', 'order', 'planDefinition']);
+        const ctx = JSON.parse(l.appContext ?? '') as Record<string, string | string[]>;
+        // One order: its decision and the order; several: every decision and order the card covers.
+        const pairs = orders.length === 1 ? [[ctx['decision'], ctx['order']]] : (ctx['orders'] as string[]).map((o, i) => [(ctx['decisions'] as string[])[i], o]);
+        expect(Object.keys(ctx).sort()).toEqual(orders.length === 1 ? ['decision', 'order', 'planDefinition'] : ['decisions', 'orders', 'planDefinition']);
+        expect(pairs.map((p) => p[1])).toEqual(orders.map((o) => `ServiceRequest/${o}`));
         // The decision named is the coverage assertion issued for the same order in the same response.
-        const update = (b.systemActions ?? []).find((a) => `ServiceRequest/${String(a.resource?.['id'])}` === ctx['order']);
-        expect(JSON.stringify(update)).toContain(`"valueString":"${ctx['decision']}"`);
+        for (const [decision, order] of pairs) {
+          const update = (b.systemActions ?? []).find((a) => `ServiceRequest/${String(a.resource?.['id'])}` === order);
+          expect(JSON.stringify(update)).toContain(`"valueString":"${String(decision)}"`);
+        }
         expect(JSON.stringify(ctx)).not.toMatch(/Patient\/|"p1"/);
       }
     }
   });
 
-  it('External Reference cards have only absolute links, no suggestions and no appContext', () => {
+  it('the External Reference card has only absolute links, no suggestions and no appContext', () => {
     const refs = b.cards.filter(isReference);
-    expect(refs).toHaveLength(orders.length);
+    expect(refs).toHaveLength(1);
     for (const c of refs) {
       expect(c.suggestions).toBeUndefined();
       expect(c.selectionBehavior).toBeUndefined();
@@ -489,7 +494,8 @@ describe.each(scenarios)('cards: CRD card constraints ($name)', ({ path, body, o
   it('every card carries the davinci-crd.associated-resource extension; every suggestion a uuid; every action a description', () => {
     const suggestionIds: string[] = [];
     for (const c of b.cards) {
-      expect(c.extension).toEqual({ 'davinci-crd.associated-resource': [{ reference: expect.stringMatching(/^ServiceRequest\/sr[12]$/) }] });
+      // A not-covered card is about its order; the policy and app cards about every order the policy governs.
+      expect(c.extension).toEqual({ 'davinci-crd.associated-resource': isPropose(c) ? [{ reference: expect.stringMatching(/^ServiceRequest\/sr[12]$/) }] : orders.map((o) => ({ reference: `ServiceRequest/${o}` })) });
       for (const s of c.suggestions ?? []) {
         expect(s.uuid).toMatch(/^[0-9a-f-]{36}$/);
         expect(s.label.length).toBeGreaterThan(0);
@@ -507,15 +513,14 @@ describe.each(scenarios)('cards: CRD card constraints ($name)', ({ path, body, o
     expect(inside).toEqual([]);
   });
 
-  it('each order gets its own card set, naming its order in detail, and its own coverage-information update', () => {
+  it('each order gets its own not-covered card naming it and its own coverage-information update; the policy and app cards name every order', () => {
     orders.forEach((id, i) => {
-      const set = b.cards.slice(3 * i, 3 * i + 3);
+      const warning = b.cards.filter(isPropose)[i];
       const others = orders.filter((o) => o !== id);
-      for (const c of set) expect(c.extension).toEqual({ 'davinci-crd.associated-resource': [{ reference: `ServiceRequest/${id}` }] });
-      const warning = set.find(isPropose);
+      expect(warning?.extension).toEqual({ 'davinci-crd.associated-resource': [{ reference: `ServiceRequest/${id}` }] });
       expect(warning?.detail).toContain(`(ServiceRequest/${id})`);
       for (const o of others) expect(warning?.detail).not.toContain(`ServiceRequest/${o}`);
-      expect(set.find(isSmart)?.links?.[0]?.appContext).toContain(`"order":"ServiceRequest/${id}"`);
+      for (const c of b.cards.filter((x) => !isPropose(x))) expect(c.detail).toContain(`(ServiceRequest/${id})`);
     });
     expect(b.systemActions?.map((a) => `${String(a.resource['resourceType'])}/${String(a.resource['id'])}`)).toEqual(orders.map((o) => `ServiceRequest/${o}`));
   });

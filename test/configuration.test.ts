@@ -3,12 +3,10 @@
  * offers, that each option is honoured, that unknown elements are ignored and wrongly typed options are rejected.
  */
 import request from 'supertest';
-import { hookRequest, sacroplasty, testApp } from './helpers';
+import { SELECT, SIGN, hookRequest, sacroplasty, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
-const SELECT = '/cds-services/sacroplasty-order-select';
 const WARNING = 'Sacroplasty not covered by AmeriHealth Caritas VIP Care (investigational, CCP.1247); covered alternatives below';
 const REFERENCE = 'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence';
 const SMART = 'Open the VIP Care policy app: decision, evidence and covered alternatives';
@@ -47,16 +45,13 @@ const CONFIGURATION_OPTIONS = [
 /** CRD's standard prefetch for order hooks. */
 const PREFETCH = {
   patient: 'Patient/{{context.patientId}}',
-  coverage: 'Coverage?patient={{context.patientId}}&status=active',
   encounter: 'Encounter/{{context.encounterId}}',
+  coverage: 'Coverage?patient={{context.patientId}}&status=active',
 };
-const TITLE = 'AmeriHealth Caritas VIP Care coverage: percutaneous sacroplasty (CCP.1247)';
-const DESCRIPTION = 'Warns that percutaneous sacroplasty is investigational and not covered under VIP Care clinical policy CCP.1247, offers the covered '
-  + 'alternatives as replacement orders, links the policy and its evidence, and returns Da Vinci CRD coverage information.';
 const USAGE = 'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it).';
 
 describe('discovery: GET /cds-services', () => {
-  it('lists the two services with hooks, ids, CRD standard prefetch, davinci-crd.version 2.2 and the configuration options', async () => {
+  it('lists one service per hook for the whole catalog, with CRD standard prefetch, davinci-crd.version 2.2 and the configuration options', async () => {
     const { app } = testApp();
     const res = await request(app).get('/cds-services');
     expect(res.status).toBe(200);
@@ -65,18 +60,18 @@ describe('discovery: GET /cds-services', () => {
       services: [
         {
           hook: 'order-select',
-          id: 'sacroplasty-order-select',
-          title: TITLE,
-          description: `${DESCRIPTION} Fires on the selected orders only; other draft orders are context.`,
+          id: 'order-select-crd',
+          title: 'AmeriHealth Caritas VIP Care coverage requirements (CRD) at order selection',
+          description: expect.stringMatching(/^Coverage guidance from AmeriHealth Caritas VIP Care's clinical policies for the orders being selected/),
           prefetch: PREFETCH,
           usageRequirements: USAGE,
           extension: { 'davinci-crd.version': ['2.2'], 'davinci-crd.configuration-options': CONFIGURATION_OPTIONS },
         },
         {
           hook: 'order-sign',
-          id: 'sacroplasty-order-sign',
-          title: TITLE,
-          description: `${DESCRIPTION} Fires on every draft order being signed and always returns coverage information for the sacroplasty orders it decides on.`,
+          id: 'order-sign-crd',
+          title: 'AmeriHealth Caritas VIP Care coverage requirements (CRD) at order signing',
+          description: expect.stringMatching(/^A Da Vinci CRD coverage decision for every order being signed/),
           prefetch: PREFETCH,
           usageRequirements: USAGE,
           extension: { 'davinci-crd.version': ['2.2'], 'davinci-crd.configuration-options': CONFIGURATION_OPTIONS },
@@ -108,6 +103,15 @@ const signWith = (configuration?: Json, options: Parameters<typeof hookRequest>[
   return body;
 };
 const summaries = (res: request.Response): string[] => (res.body.cards as Array<{ summary: string }>).map((c) => c.summary);
+/**
+ * Cards with their fresh ids blanked; `dropDecision` also takes the coverage-assertion id out of the app's
+ * appContext (with coverage information off, no decision is issued for the app to name).
+ */
+function withoutIds(cards: unknown, dropDecision = false): unknown {
+  let text = JSON.stringify(cards);
+  if (dropDecision) text = text.replace(/\\"decision\\":\\"[^\\]*\\",/g, '');
+  return JSON.parse(text.replace(/00000000-0000-4000-8000-\d{12}|[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g, '<id>'));
+}
 
 describe('configuration: each option is honoured', () => {
   let baseline: request.Response;
@@ -121,10 +125,11 @@ describe('configuration: each option is honoured', () => {
     expect(baseline.body.systemActions).toHaveLength(1);
   });
 
-  it('when coverage-info is false then systemActions is present but empty and the cards are unchanged', async () => {
+  it('when coverage-info is false then systemActions is present but empty and the cards are the same, the app naming no decision', async () => {
     const res = await send(SIGN, signWith({ 'coverage-info': false }));
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ cards: baseline.body.cards, systemActions: [] });
+    expect(res.body.systemActions).toEqual([]);
+    expect(withoutIds(res.body.cards)).toEqual(withoutIds(baseline.body.cards, true));
   });
 
   it('when coverage-info is false on order-select then no systemActions key and the same cards', async () => {
@@ -136,7 +141,8 @@ describe('configuration: each option is honoured', () => {
     const plain = await send(SELECT, select());
     const res = await send(SELECT, select({ 'coverage-info': false }));
     expect(plain.body.systemActions).toHaveLength(1);
-    expect(res.body).toEqual({ cards: plain.body.cards });
+    expect(Object.keys(res.body)).toEqual(['cards']);
+    expect(withoutIds(res.body.cards)).toEqual(withoutIds(plain.body.cards, true));
   });
 
   it('when coverage-info is true then the answer is the default one', async () => {
@@ -261,7 +267,7 @@ describe('configuration: unknown elements are ignored (same answer)', () => {
   });
 });
 
-describe('configuration: a known option with the wrong type is a 400', () => {
+describe('configuration: a known option with the wrong type is a 422 (valid JSON breaking a CRD rule: hooks.md hook-13)', () => {
   const outcome = (option: string, message: string): Json => ({
     resourceType: 'OperationOutcome',
     issue: [{
@@ -273,36 +279,36 @@ describe('configuration: a known option with the wrong type is a 400', () => {
   });
 
   it.each([
-    ['"coverage-info": "no"', { 'coverage-info': 'no' }, 'coverage-info', 'must be a boolean'],
-    ['"coverage-info": 0', { 'coverage-info': 0 }, 'coverage-info', 'must be a boolean'],
-    ['"guideline": "false"', { guideline: 'false' }, 'guideline', 'must be a boolean'],
-    ['"therapy-alternatives-req": null', { 'therapy-alternatives-req': null }, 'therapy-alternatives-req', 'must be a boolean'],
-    ['"max-cards": -1', { 'max-cards': -1 }, 'max-cards', 'must be a non-negative integer'],
-    ['"max-cards": 1.5', { 'max-cards': 1.5 }, 'max-cards', 'must be a non-negative integer'],
-    ['"max-cards": "2"', { 'max-cards': '2' }, 'max-cards', 'must be a non-negative integer'],
-  ])('when the configuration says %s then 400 with an OperationOutcome naming the option', async (_name, configuration, option, message) => {
+    ['"coverage-info": "no"', { 'coverage-info': 'no' }, 'coverage-info', 'must be a boolean (CRD configuration option of type boolean)'],
+    ['"coverage-info": 0', { 'coverage-info': 0 }, 'coverage-info', 'must be a boolean (CRD configuration option of type boolean)'],
+    ['"guideline": "false"', { guideline: 'false' }, 'guideline', 'must be a boolean (CRD configuration option of type boolean)'],
+    ['"therapy-alternatives-req": null', { 'therapy-alternatives-req': null }, 'therapy-alternatives-req', 'must be a boolean (CRD configuration option of type boolean)'],
+    ['"max-cards": -1', { 'max-cards': -1 }, 'max-cards', 'must be a non-negative integer (CRD configuration option of type integer)'],
+    ['"max-cards": 1.5', { 'max-cards': 1.5 }, 'max-cards', 'must be a non-negative integer (CRD configuration option of type integer)'],
+    ['"max-cards": "10"', { 'max-cards': '10' }, 'max-cards', 'must be a non-negative integer (CRD configuration option of type integer)'],
+  ])('when the configuration says %s then 422 with an OperationOutcome naming the option', async (_name, configuration, option, message) => {
     const res = await send(SIGN, signWith(configuration));
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
     expect(res.body).toEqual(outcome(option, message));
   });
 
-  it('when davinci-crd.configuration is not an object then 400 naming it', async () => {
+  it('when davinci-crd.configuration is not an object then 422 naming it', async () => {
     const body = hookRequest('order-sign', [sacroplasty()]);
     body['extension'] = { 'davinci-crd.configuration': ['coverage-info'] };
     const res = await send(SIGN, body);
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(res.body).toEqual({
       resourceType: 'OperationOutcome',
       issue: [{ severity: 'error', code: 'invalid', diagnostics: 'extension.davinci-crd.configuration must be an object', expression: ['extension.davinci-crd.configuration'] }],
     });
   });
 
-  it('when the order-select configuration has a wrong type then 400 as well', async () => {
+  it('when the order-select configuration has a wrong type then 422 as well', async () => {
     const body = hookRequest('order-select', [sacroplasty()]);
     body['extension'] = { 'davinci-crd.configuration': { 'max-cards': 1.5 } };
     const res = await send(SELECT, body);
-    expect(res.status).toBe(400);
-    expect(res.body).toEqual(outcome('max-cards', 'must be a non-negative integer'));
+    expect(res.status).toBe(422);
+    expect(res.body).toEqual(outcome('max-cards', 'must be a non-negative integer (CRD configuration option of type integer)'));
   });
 });

@@ -3,18 +3,16 @@
  * system action per order decided, returning the draft order unchanged but for ext-coverage-information.
  */
 import request from 'supertest';
-import { COVERAGE_INFO_URL, CPT, hookRequest, patient, sacroplasty, serviceRequest, testApp } from './helpers';
+import { COVERAGE_INFO_URL, CPT, SELECT, SIGN, defaultDecisionAction, fhirServersClosedAfterEach, hookRequest, patient, sacroplasty, sendFhir, serviceRequest, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
 interface Sub { url: string; [value: string]: unknown }
 interface CoverageExtension { url: string; extension: Sub[] }
 interface UpdateAction { type: string; description: string; resource: Json & { extension: Array<{ url: string; extension?: Sub[] }> } }
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
-const SELECT = '/cds-services/sacroplasty-order-select';
 const CRD_TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
 const REASON_TEXT = 'Investigational / not medically necessary per AmeriHealth Caritas VIP Care clinical policy CCP.1247 (percutaneous sacroplasty)';
-const DESCRIPTION = 'Record the plan\'s coverage decision on the order (Da Vinci CRD coverage-information).';
+const DESCRIPTION = 'Record AmeriHealth Caritas VIP Care\'s coverage decision on ServiceRequest/sr1 (Da Vinci CRD coverage-information)';
 const LOCAL = 'urn:oid:1.2.840.114350.1.13.0.1.7.2.696580';
 const uuid = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
@@ -48,7 +46,7 @@ describe('coverage information: the update system action on order-sign', () => {
         { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
         { url: 'reason', valueCodeableConcept: { text: REASON_TEXT } },
         { url: 'date', valueDate: '2026-11-23' },
-        { url: 'coverage-assertion-id', valueString: uuid(12) },
+        { url: 'coverage-assertion-id', valueString: uuid(1) },
       ],
     }]);
   });
@@ -114,10 +112,12 @@ describe('coverage information: the update system action on order-sign', () => {
     expect(ids[0]).not.toEqual(ids[1]);
   });
 
-  it('when a sacroplasty order is signed with other orders then only the sacroplasty order gets coverage information', async () => {
+  it('when a sacroplasty order is signed with other orders then every order gets its decision: the others the payer\'s default (CRD hook-16, resp-29)', async () => {
     const pt = serviceRequest('sr-pt', { coding: [{ system: CPT, code: '97110', display: 'Therapeutic exercise' }] });
     const res = await sign([pt, sacroplasty('sr1')]);
-    expect(actionsOf(res).map((a) => a.resource['id'])).toEqual(['sr1']);
+    expect(actionsOf(res).map((a) => a.resource['id'])).toEqual(['sr-pt', 'sr1']);
+    expect(actionsOf(res)[0]).toEqual(defaultDecisionAction(pt));
+    expect(subs(res, 1).find((x) => x.url === 'covered')).toEqual({ url: 'covered', valueCode: 'not-covered' });
   });
 
   it('when the member has two active Coverages with the plan then the order gets two extensions, one per Coverage, each with its own assertion id', async () => {
@@ -173,7 +173,7 @@ describe('coverage information when the member\'s data says otherwise (CRD "Erro
       { url: 'billingCode', valueCoding: { system: CPT, code: '0200T', display: 'Percutaneous sacral augmentation (sacroplasty), unilateral injection(s)' } },
       { url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP, code }], text } },
       { url: 'date', valueDate: '2026-11-23' },
-      { url: 'coverage-assertion-id', valueString: uuid(12) },
+      { url: 'coverage-assertion-id', valueString: uuid(1) },
     ],
   });
 
@@ -226,10 +226,13 @@ describe('coverage information when the member\'s data says otherwise (CRD "Erro
       entry: [{ resource: { resourceType: 'Coverage', id: 'c1', status: 'active', beneficiary: { reference: 'Patient/p1' }, payor: [{ identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value } }] } }],
     });
 
-    it('when the only Coverage is another payer\'s (different NPI) then the answer is {cards: [], systemActions: []}', async () => {
+    it('when the only Coverage is another payer\'s (different NPI) then 400 with an OperationOutcome (CRD hook-13)', async () => {
       const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: coverageWithPayor('1987654322') } }, env);
-      expect(res.status).toBe(200);
-      expect(res.body).toEqual({ cards: [], systemActions: [] });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'business-rule', diagnostics: 'The patient\'s active coverage is with another payer (http://hl7.org/fhir/sid/us-npi|1987654322); this endpoint decides for its own members only (CRD hook-13).', expression: ['prefetch.coverage'] }],
+      });
     });
 
     it('when the Coverage names this plan\'s NPI then the decision is made under it', async () => {
@@ -250,6 +253,84 @@ describe('coverage information when the member\'s data says otherwise (CRD "Erro
       };
       const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage } }, env);
       expect(coverageExtensions(actionsOf(res)[0]).map((e) => e.extension.find((s) => s.url === 'coverage')?.['valueReference'])).toEqual([{ reference: 'Coverage/c-ours' }]);
+    });
+  });
+});
+
+describe('whose Coverage it is: the payer Organization in the knowledge (CRD hook-13)', () => {
+  const NAIC = 'urn:oid:2.16.840.1.113883.6.300';
+  const coverage = (id: string, payor: Json[]): Json => ({ resourceType: 'Coverage', id, status: 'active', beneficiary: { reference: 'Patient/p1' }, payor });
+  const bundle = (...entries: Json[]): Json => ({ resourceType: 'Bundle', type: 'searchset', entry: entries.map((resource) => ({ resource })) });
+  const decidedUnder = (res: request.Response): unknown[] => coverageExtensions(actionsOf(res)[0]).map((e) => e.extension.find((x) => x.url === 'coverage')?.['valueReference']);
+
+  it('a Coverage whose payor carries another payer\'s NAIC code (60054) is another payer\'s: 400, no decision', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: bundle(coverage('c-aetna', [{ identifier: { system: NAIC, value: '60054' }, display: 'Aetna Life Insurance Company' }])) } });
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0]).toEqual({ severity: 'error', code: 'business-rule', diagnostics: expect.stringContaining('another payer (Aetna Life Insurance Company)'), expression: ['prefetch.coverage'] });
+  });
+
+  it('a Coverage whose payor carries this payer\'s identifier is decided under', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: bundle(coverage('c-ours', [{ identifier: { system: NAIC, value: '99999' } }])) } });
+    expect(res.status).toBe(200);
+    expect(decidedUnder(res)).toEqual([{ reference: 'Coverage/c-ours' }]);
+  });
+
+  it('two active Coverages of two payers: only this payer\'s is decided under, and the cards come once', async () => {
+    const res = await sign([sacroplasty()], {
+      prefetch: { patient: patient(), coverage: bundle(coverage('c-aetna', [{ identifier: { system: NAIC, value: '60054' } }]), coverage('c-ours', [{ identifier: { system: 'https://knowledge.vipcare.example/fhir/sid/payer-id', value: 'VIPCARE' } }])) },
+    });
+    expect(res.status).toBe(200);
+    expect(decidedUnder(res)).toEqual([{ reference: 'Coverage/c-ours' }]);
+    expect(res.body.cards).toHaveLength(3);
+  });
+
+  it('a Coverage whose payor has no identifier (as the CRD test kit\'s presets send) is answered as this payer\'s', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: bundle(coverage('c-kit', [{ display: 'Some plan' }])) } });
+    expect(res.status).toBe(200);
+    expect(decidedUnder(res)).toEqual([{ reference: 'Coverage/c-kit' }]);
+  });
+
+  it('an identified Coverage of this payer wins over an unidentified one: only it is decided under', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: bundle(coverage('c-unknown', [{ display: 'Some plan' }]), coverage('c-ours', [{ identifier: { system: NAIC, value: '99999' } }])) } });
+    expect(decidedUnder(res)).toEqual([{ reference: 'Coverage/c-ours' }]);
+  });
+
+  it('an identifier in a system that does not identify payers (an NPI) says nothing either way: answered', async () => {
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: bundle(coverage('c-npi', [{ identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' } }])) } });
+    expect(res.status).toBe(200);
+    expect(decidedUnder(res)).toEqual([{ reference: 'Coverage/c-npi' }]);
+  });
+
+  it('a payor given as a reference is resolved from the coverage Bundle (_include): another payer\'s Organization → 400', async () => {
+    const org = { resourceType: 'Organization', id: 'org-aetna', identifier: [{ system: NAIC, value: '60054' }], name: 'Aetna' };
+    const res = await sign([sacroplasty()], { prefetch: { patient: patient(), coverage: bundle(coverage('c1', [{ reference: 'Organization/org-aetna' }]), org) } });
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('another payer (Aetna)');
+  });
+
+  describe('a payor reference not in prefetch is read from the EHR', () => {
+    const fhirServer = fhirServersClosedAfterEach();
+
+    it('this payer\'s Organization (read with the EHR token) → decided under', async () => {
+      const ehr = await fhirServer((req, res) => (req.url === '/fhir/Organization/org-vip' ? sendFhir(res, 200, { resourceType: 'Organization', id: 'org-vip', identifier: [{ system: NAIC, value: '99999' }] }) : sendFhir(res, 404, {})));
+      const res = await sign([sacroplasty()], {
+        prefetch: { patient: patient(), coverage: bundle(coverage('c1', [{ reference: 'Organization/org-vip' }])) },
+        extra: { fhirServer: ehr.url, fhirAuthorization: { access_token: 'tok', token_type: 'Bearer', expires_in: 300, scope: 'user/*.read', subject: 'cds' } },
+      });
+      expect(res.status).toBe(200);
+      expect(decidedUnder(res)).toEqual([{ reference: 'Coverage/c1' }]);
+      expect(ehr.requests).toEqual([{ method: 'GET', url: '/fhir/Organization/org-vip', authorization: 'Bearer tok' }]);
+    });
+
+    it('the EHR failing (HTTP 500, as the CRD test kit\'s technical-issue scenario does) → indeterminate, reason technical, with text', async () => {
+      const ehr = await fhirServer((_req, res) => sendFhir(res, 500, { resourceType: 'OperationOutcome', issue: [] }));
+      const res = await sign([sacroplasty()], {
+        prefetch: { patient: patient(), coverage: bundle(coverage('c1', [{ reference: 'Organization/org-vip' }])) },
+        extra: { fhirServer: ehr.url, fhirAuthorization: { access_token: 'tok', token_type: 'Bearer', expires_in: 300, scope: 'user/*.read', subject: 'cds' } },
+      });
+      expect(res.status).toBe(200);
+      expect(sub(res, 'covered')).toEqual([{ url: 'covered', valueCode: 'indeterminate' }]);
+      expect(sub(res, 'reason')).toEqual([{ url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP, code: 'technical' }], text: 'The coverage\'s payer could not be determined: the EHR\'s FHIR server answered HTTP 500.' } }]);
     });
   });
 });

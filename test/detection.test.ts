@@ -3,12 +3,10 @@
  * local codes and free text that name sacroplasty, and the look-alike procedures that must never fire.
  */
 import request from 'supertest';
-import { CPT, CPT_OID, HCPCS, ICD10PCS, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
+import { CPT, CPT_OID, HCPCS, ICD10PCS, SELECT, SIGN, defaultDecisionAction, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
-const SELECT = '/cds-services/sacroplasty-order-select';
 const HCPCS_HTTPS = 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
 const EPIC_LOCAL = 'urn:oid:1.2.840.114350.1.13.0.1.7.2.696580';
 const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
@@ -35,9 +33,10 @@ function expectFired(res: request.Response, reference = 'ServiceRequest/sr1'): v
   expect(res.body.cards.map((c: { summary: string }) => c.summary)).toEqual(FIRED_SUMMARIES);
   for (const card of res.body.cards) expect(card.extension).toEqual({ 'davinci-crd.associated-resource': [{ reference }] });
   expect(res.body.cards[0].detail).toContain(`(${reference})`);
-  expect(res.body.systemActions).toHaveLength(1);
-  expect(res.body.systemActions[0].type).toBe('update');
-  expect(`${String(res.body.systemActions[0].resource.resourceType)}/${String(res.body.systemActions[0].resource.id)}`).toBe(reference);
+  const decided = (res.body.systemActions as Array<{ type: string; resource: { resourceType: string; id: string; extension: Array<{ extension: Array<{ url: string; valueCode?: string }> }> } }>)
+    .find((a) => `${a.resource.resourceType}/${a.resource.id}` === reference);
+  expect(decided?.type).toBe('update');
+  expect(decided?.resource.extension.at(-1)?.extension.find((e) => e.url === 'covered')?.valueCode).toBe('not-covered');
 }
 
 describe('detection: sacroplasty orders fire', () => {
@@ -116,11 +115,13 @@ describe('detection: sacroplasty orders fire', () => {
     expectFired(res);
   });
 
-  it('when the sacroplasty order is one of several drafts then only it fires', async () => {
+  it('when the sacroplasty order is one of several drafts then only it fires; the other gets the default decision', async () => {
     const { app } = testApp();
     const pt = serviceRequest('sr-pt', { coding: [{ system: CPT, code: '97110', display: 'Therapeutic exercise' }] });
     const res = await request(app).post(SIGN).send(hookRequest('order-sign', [pt, sacroplasty('sr2')]));
     expectFired(res, 'ServiceRequest/sr2');
+    expect(res.body.systemActions).toHaveLength(2);
+    expect(res.body.systemActions[0]).toEqual(defaultDecisionAction(pt));
   });
 
   it.each(['active', 'on-hold', 'draft'])('when the sacroplasty order has status %s then it fires (order-sign 1.1 revisions)', async (status) => {
@@ -185,28 +186,48 @@ describe('detection: look-alike orders do not fire', () => {
     ['a ServiceRequest coded [{system: CPT}] with no code', order({ coding: [{ system: CPT }] })],
     ['a ServiceRequest with code 0200T but no system', order({ coding: [{ code: '0200T' }] })],
     ['0200T under an unrelated system', order({ coding: [{ system: 'http://snomed.info/sct', code: '0200T' }] })],
+  ];
+  /** Orders that are not orders to decide on: no cards and no decision at all. */
+  const notDecided: Array<[string, Json]> = [
     ['a sacroplasty order with status revoked', sacroplasty('sr1', { status: 'revoked' })],
     ['a sacroplasty order with status entered-in-error', sacroplasty('sr1', { status: 'entered-in-error' })],
+    ['a sacroplasty order with status completed', sacroplasty('sr1', { status: 'completed' })],
+    ['a sacroplasty order marked doNotPerform', sacroplasty('sr1', { doNotPerform: true })],
   ];
 
-  it.each(negatives)('when the order is %s then order-sign answers {cards: [], systemActions: []}', async (_name, resource) => {
+  it.each(negatives)('when the order is %s then order-sign gives no card, only the default decision', async (_name, resource) => {
+    const res = await post(SIGN, 'order-sign', resource);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: [], systemActions: [defaultDecisionAction(resource)] });
+  });
+
+  it.each(notDecided)('when the order is %s then order-sign answers {cards: [], systemActions: []}', async (_name, resource) => {
     const res = await post(SIGN, 'order-sign', resource);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ cards: [], systemActions: [] });
   });
 
-  it.each(negatives)('when the order is %s then order-select answers {cards: []}', async (_name, resource) => {
+  it.each([...negatives, ...notDecided])('when the order is %s then order-select answers {cards: []}', async (_name, resource) => {
     const res = await post(SELECT, 'order-select', resource);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ cards: [] });
   });
 
-  it('when nothing fires then no coverage prefetch is needed (no prefetch and no fhirServer → still 200, no cards)', async () => {
+  it('when nothing fires on order-select then no coverage is read (no prefetch and no fhirServer → still 200, no cards)', async () => {
+    const { app } = testApp();
+    const body = hookRequest('order-select', [order({ coding: [{ system: CPT, code: '22511' }] })], { prefetch: null });
+    delete body['fhirServer'];
+    const res = await request(app).post(SELECT).send(body);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ cards: [] });
+  });
+
+  it('when nothing fires on order-sign the default decision still needs the coverage: 412 without prefetch or fhirServer', async () => {
     const { app } = testApp();
     const body = hookRequest('order-sign', [order({ coding: [{ system: CPT, code: '22511' }] })], { prefetch: null });
     delete body['fhirServer'];
     const res = await request(app).post(SIGN).send(body);
-    expect(res.status).toBe(200);
-    expect(res.body).toEqual({ cards: [], systemActions: [] });
+    expect(res.status).toBe(412);
+    expect(res.body.issue[0].code).toBe('incomplete');
   });
 });

@@ -3,8 +3,8 @@ import type { Response } from 'supertest';
 import type { Express } from 'express';
 import { hookRequest, sacroplasty, testApp } from './helpers';
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
-const SELECT = '/cds-services/sacroplasty-order-select';
+const SIGN = '/cds-services/order-sign-crd';
+const SELECT = '/cds-services/order-select-crd';
 
 type Json = Record<string, unknown>;
 
@@ -77,7 +77,7 @@ describe('invalid hook requests are answered with 400 OperationOutcomes and the 
 
   it('an order-select request posted to the order-sign service → 400 naming both hooks', async () => {
     const res = await request(app).post(SIGN).send(hookRequest('order-select', [sacroplasty()]));
-    expectOutcome(res, 400, 'invalid', 'Service sacroplasty-order-sign answers the order-sign hook; the request is for order-select.', ['hook']);
+    expectOutcome(res, 400, 'invalid', 'Service order-sign-crd answers the order-sign hook; the request is for order-select.', ['hook']);
     await expectStillServing(app);
   });
 

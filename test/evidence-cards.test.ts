@@ -9,20 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { Card, HookResponse } from '../src/cds/types';
-import { summariseEvidence } from '../src/engine/evidence-summary';
+import { evidenceRow, summariseEvidence } from '../src/engine/evidence-summary';
 import type { EvidenceLike } from '../src/engine/evidence-summary';
 import { loadKnowledge } from '../src/knowledge/knowledge-base';
 import type { KnowledgeBase } from '../src/knowledge/knowledge-base';
-import { KNOWLEDGE_DIR, NOW, SERVICES_DIR, hookRequest, sacroplasty, testApp } from './helpers';
+import { KNOWLEDGE_DIR, NOW, SERVICES_DIR, SIGN, hookRequest, sacroplasty, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
 const EVIDENCE_DIR = join(KNOWLEDGE_DIR, 'ccp-1247', 'evidence');
 const REFERENCE_SUMMARY = 'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence';
 const MEASURE_SYSTEM = 'https://knowledge.vipcare.example/fhir/CodeSystem/ccp-1247-evidence-measure';
 const EXT_TIMEPOINT = 'http://payer-cds.example.org/fhir/StructureDefinition/evidence-timepoint';
 const EXT_GROUP = 'http://payer-cds.example.org/fhir/StructureDefinition/evidence-group';
+const EXT_MEASURE = 'http://payer-cds.example.org/fhir/StructureDefinition/evidence-measure';
 
 /** The six studies in the order the PlanDefinition lists them, with the web address each Evidence links. */
 const STUDIES: Array<[id: string, url: string]> = [
@@ -35,12 +35,12 @@ const STUDIES: Array<[id: string, url: string]> = [
 ];
 
 const BULLETS = [
-  '- Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 at 12 mo; major complications 0.3%',
-  '- Mahmood 2019 (31 studies, 1,155 patients): mean VAS reduction 5.8',
-  '- Kortman 2013 (243 patients): pain (VAS) 9.2 → 1.9 (painful sacral insufficiency fractures); no major complications',
-  '- Frey 2017 (244 patients): pain reduced (P < 0.0001 at 2 years)',
-  '- Tarawneh 2020 (7 studies, 107 patients): pain (VAS) 8.38 → 3.01; cement leakage 25.4%',
-  '- Briggs 2023 (35 studies): mean VAS reduction 5.83 (sacroplasty); cement leakage 3.3%',
+  '- Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 points at 12 mo; major complications 0.3%',
+  '- Mahmood 2019 (31 studies, 1,155 patients): mean VAS reduction 5.8 points',
+  '- Kortman 2013 (243 patients): pain (VAS) 9.2 → 1.9 points (painful sacral insufficiency fractures); no major complications',
+  '- Frey 2017 (244 patients): reduction in pain (P < 0.0001 at 2 years)',
+  '- Tarawneh 2020 (7 studies, 107 patients): pain (VAS) 8.38 → 3.01 points; cement leakage 25.4%',
+  '- Briggs 2023 (35 studies): mean VAS reduction 5.83 points (sacroplasty); cement leakage 3.3% (sacroplasty)',
 ];
 
 const readJson = (file: string): Json => JSON.parse(readFileSync(file, 'utf8')) as Json;
@@ -63,14 +63,14 @@ describe('the cards draw on the Evidence', () => {
   it('the warning card gives the number of studies, their certainty and the lead study\'s figures', async () => {
     const { warning } = await signCards();
     expect(warning.detail).toContain('**Evidence in brief:** 6 studies, rated low certainty');
-    expect(warning.detail).toContain('(e.g. Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 at 12 mo; major complications 0.3%)');
+    expect(warning.detail).toContain('(e.g. Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.923 points at 12 mo; major complications 0.3%)');
   });
 
   it('the policy reference card lists one line per study, computed from its statistics', async () => {
     const { reference } = await signCards();
     expect(bulletsOf(reference.detail)).toEqual(BULLETS);
-    expect(reference.detail).toBe('Policy **CCP.1247** (AmeriHealth Caritas VIP Care): percutaneous sacroplasty is investigational and not medically necessary. '
-      + 'Last reviewed 7/2025; next review 11/2026.\n\n**The evidence the policy weighs** (certainty: low):\n'
+    expect(reference.detail).toBe('Policy **CCP.1247** (AmeriHealth Caritas VIP Care) applies to **Percutaneous sacral augmentation \\(sacroplasty\\), unilateral injection\\(s\\)** (ServiceRequest/sr1): '
+      + 'percutaneous sacroplasty is investigational and not medically necessary. Last reviewed 7/2025; next review 11/2026.\n\n**The evidence the policy weighs** (certainty: low):\n'
       + BULLETS.join('\n'));
   });
 
@@ -106,14 +106,14 @@ describe('the cards draw on the Evidence', () => {
 
     it('the warning card gives the new figure', async () => {
       const { warning } = await signCards(knowledge);
-      expect(warning.detail).toContain('Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.5 at 12 mo');
+      expect(warning.detail).toContain('Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.5 points at 12 mo');
       expect(warning.detail).not.toContain('0.923');
     });
 
     it('the policy reference card gives the new figure and leaves the other studies alone', async () => {
       const { reference } = await signCards(knowledge);
       expect(bulletsOf(reference.detail)).toEqual([
-        '- Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.5 at 12 mo; major complications 0.3%',
+        '- Chandra 2019 (19 studies, 861 patients): pain (VAS) 8.32 → 0.5 points at 12 mo; major complications 0.3%',
         ...BULLETS.slice(1),
       ]);
     });
@@ -143,12 +143,25 @@ function stat(measure: string, value: number | undefined, options: {
   };
 }
 
-const evidence = (statistic: Json[], title = 'Doe 2024: a hand-made study'): EvidenceLike => ({ resourceType: 'Evidence', title, statistic });
+/** A measured variable declaring the measures (statistic categories) it is reported as, with the words for each. */
+const measured = (...measures: Array<[code: string, label: string]>): Json => ({
+  extension: measures.map(([code, display]) => ({ url: EXT_MEASURE, valueCoding: { system: MEASURE_SYSTEM, code, display } })),
+  description: 'measured variable',
+  variableRole: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/variable-role', code: 'measuredVariable' }] },
+});
+const exposure = (group: string): Json => ({
+  extension: [{ url: EXT_GROUP, valueString: group }],
+  description: 'the intervention',
+  variableRole: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/variable-role', code: 'exposure' }] },
+});
+const PAIN = measured(['pain-vas', 'pain (VAS)']);
+const evidence = (statistic: Json[], variables: Json[] = [PAIN], title = 'Doe 2024: a hand-made study'): EvidenceLike =>
+  ({ resourceType: 'Evidence', title, statistic, variableDefinition: variables });
 
-describe('summariseEvidence', () => {
-  it('gives pain at baseline and at the latest follow-up, ordering time points given in different units', () => {
+describe('summariseEvidence: from the Evidence\'s own measured variables and statistics', () => {
+  it('gives a measure at baseline and at the latest follow-up, ordering time points given in different units', () => {
     const e = evidence([
-      stat('participant-count', 50),
+      stat('participant-count', 50, { participants: 50 }),
       stat('pain-vas', 1.5, { at: [2, 'a'] }),
       stat('pain-vas', 8, { at: [0, 'h'] }),
       stat('pain-vas', 3, { at: [400, 'd'] }),
@@ -172,7 +185,13 @@ describe('summariseEvidence', () => {
     expect(summariseEvidence(e)).toBe(`Doe 2024: pain (VAS) 7 → 2 ${text}`);
   });
 
-  it('follows the group of the first pain figure and names it', () => {
+  it('gives the unit of the figures, gluing a percentage', () => {
+    const e = evidence([stat('pain-vas', 7, { at: [0, 'h'], unit: 'points' }), stat('pain-vas', 2, { at: [6, 'mo'], unit: 'points' }), stat('leak', 4.5, { unit: '%' })],
+      [PAIN, measured(['leak', 'cement leakage'])]);
+    expect(summariseEvidence(e)).toBe('Doe 2024: pain (VAS) 7 → 2 points at 6 mo; cement leakage 4.5%');
+  });
+
+  it('with no exposure arm and only subgroups, follows the first subgroup and names it', () => {
     const e = evidence([
       stat('pain-vas', 9, { at: [0, 'h'], group: 'osteoporosis' }),
       stat('pain-vas', 7, { at: [0, 'h'], group: 'malignancy' }),
@@ -182,30 +201,34 @@ describe('summariseEvidence', () => {
     expect(summariseEvidence(e)).toBe('Doe 2024: pain (VAS) 9 → 2 at 12 mo (osteoporosis)');
   });
 
-  it('gives the mean reduction when only a reduction is reported', () => {
-    expect(summariseEvidence(evidence([stat('pain-vas-reduction', 5.8)]))).toBe('Doe 2024: mean VAS reduction 5.8');
-    expect(summariseEvidence(evidence([stat('pain-vas-reduction', 4.25, { group: 'sacroplasty' })]))).toBe('Doe 2024: mean VAS reduction 4.25 (sacroplasty)');
+  it('in a comparison, summarises the exposure\'s arm (its evidence-group), not the comparator', () => {
+    const e = evidence([stat('odi', 20, { group: 'conservative care' }), stat('odi', 31, { group: 'injection' })],
+      [exposure('injection'), measured(['odi', 'ODI improvement'])]);
+    expect(summariseEvidence(e)).toBe('Doe 2024: ODI improvement 31 (injection)');
   });
 
-  it('says the pain was reduced, with the P-value and time, when the reduction is reported only as significant', () => {
-    const e = evidence([stat('participant-count', 244), stat('pain-vas-reduction', undefined, { at: [2, 'a'], p: ['<', 0.0001] })]);
-    expect(summariseEvidence(e)).toBe('Doe 2024 (244 patients): pain reduced (P < 0.0001 at 2 years)');
+  it('says "no <measure>" when the figure is zero', () => {
+    expect(summariseEvidence(evidence([stat('major-complication', 0, { unit: '%' })], [measured(['major-complication', 'major complications'])]))).toBe('Doe 2024: no major complications');
   });
 
-  it('says "no major complications" when there were none', () => {
-    expect(summariseEvidence(evidence([stat('major-complication', 0, { unit: '%' })]))).toBe('Doe 2024: no major complications');
+  it('gives the significance, with the P-value and time, when a measure is reported only as significant', () => {
+    const e = evidence([stat('participant-count', 244, { participants: 244 }), stat('pain-vas-reduction', undefined, { at: [2, 'a'], p: ['<', 0.0001] })], [measured(['pain-vas-reduction', 'reduction in pain'])]);
+    expect(summariseEvidence(e)).toBe('Doe 2024 (244 patients): reduction in pain (P < 0.0001 at 2 years)');
   });
 
-  it('gives the major complication rate, else the cement leakage rate', () => {
-    expect(summariseEvidence(evidence([stat('cement-leakage', 12, { unit: '%' }), stat('major-complication', 1.5, { unit: '%' })])))
-      .toBe('Doe 2024: major complications 1.5%');
-    expect(summariseEvidence(evidence([stat('cement-leakage', 12, { unit: '%' })]))).toBe('Doe 2024: cement leakage 12%');
-    expect(summariseEvidence(evidence([stat('cement-leakage', 0, { unit: '%' })]))).toBe('Doe 2024: no cement leakage');
+  it('the one-line summary holds the first two measures declared; the app\'s outcomes hold them all, in order', () => {
+    const e = evidence([stat('a', 1), stat('b', 2), stat('c', 3)], [measured(['a', 'first'], ['b', 'second']), measured(['c', 'third'])]);
+    expect(summariseEvidence(e)).toBe('Doe 2024: first 1; second 2');
+    expect(evidenceRow(e).outcomes).toEqual(['first 1', 'second 2', 'third 3']);
   });
 
-  it('joins pain and safety findings', () => {
-    const e = evidence([stat('pain-vas', 8, { at: [0, 'h'] }), stat('pain-vas', 2, { at: [6, 'mo'] }), stat('major-complication', 0, { unit: '%' })]);
-    expect(summariseEvidence(e)).toBe('Doe 2024: pain (VAS) 8 → 2 at 6 mo; no major complications');
+  it('a statistic whose measure no measured variable declares is not summarised', () => {
+    expect(summariseEvidence(evidence([stat('pain-vas', 5), stat('undeclared', 9)]))).toBe('Doe 2024: pain (VAS) 5');
+  });
+
+  it('words a measure the way the knowledge declares it: no vocabulary in the code', () => {
+    const e = evidence([stat('odi', 48, { at: [0, 'h'], unit: 'points' }), stat('odi', 22, { at: [12, 'mo'], unit: 'points' })], [measured(['odi', 'Oswestry Disability Index'])]);
+    expect(summariseEvidence(e)).toBe('Doe 2024: Oswestry Disability Index 48 → 22 points at 12 mo');
   });
 
   it('gives a single study\'s patients without "1 studies"', () => {
@@ -219,18 +242,23 @@ describe('summariseEvidence', () => {
   });
 
   it('counts the whole population, not a subgroup', () => {
-    const e = evidence([stat('participant-count', 30, { group: 'malignancy' }), stat('participant-count', 120)]);
+    const e = evidence([stat('participant-count', 30, { group: 'malignancy', participants: 30 }), stat('participant-count', 120, { participants: 120 })]);
     expect(summariseEvidence(e)).toBe('Doe 2024 (120 patients)');
   });
 
   it('labels the study by the part of the title before the colon', () => {
-    expect(summariseEvidence(evidence([], 'Smith 2021'))).toBe('Smith 2021');
-    expect(summariseEvidence(evidence([], 'Smith 2021: sacroplasty in 12 patients'))).toBe('Smith 2021');
+    expect(summariseEvidence(evidence([], [], 'Smith 2021'))).toBe('Smith 2021');
+    expect(summariseEvidence(evidence([], [], 'Smith 2021: a study in 12 patients'))).toBe('Smith 2021');
+  });
+
+  it('the app\'s follow-up is the longest time point any figure was measured at', () => {
+    const e = evidence([stat('pain-vas', 7, { at: [0, 'h'] }), stat('pain-vas', 2, { at: [6, 'mo'] }), stat('follow-up', 2, { at: [2, 'a'] })]);
+    expect(evidenceRow(e).followUp).toBe('up to 2 years');
   });
 });
 
 describe('the policy review date', () => {
-  const load = (now: string): string[] => loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: new Date(now) }).warnings;
+  const load = (now: string): string[] => loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: new Date(now) }).warnings.map((w) => w.message);
 
   it('warns from 1 December 2026 that the review due 11/2026 is overdue', () => {
     const warnings = load('2026-12-01T00:00:00.000Z');

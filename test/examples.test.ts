@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import request from 'supertest';
-import { ROOT, testApp } from './helpers';
+import { ROOT, defaultDecisionAction, testApp } from './helpers';
 
 /** The README's curl examples post these files; they must keep giving the answers the README shows. */
 const example = (name: string): object => JSON.parse(readFileSync(resolve(ROOT, 'examples', name), 'utf8')) as object;
@@ -9,36 +9,40 @@ const example = (name: string): object => JSON.parse(readFileSync(resolve(ROOT, 
 describe('README examples', () => {
   const { app } = testApp();
 
-  it('order-sign with a sacroplasty and a PT order: three cards and one coverage decision, for the sacroplasty only', async () => {
-    const res = await request(app).post('/cds-services/sacroplasty-order-sign').send(example('order-sign-sacroplasty.json'));
+  it('order-sign with a sacroplasty and a PT order: three cards for the sacroplasty, and a coverage decision for each order', async () => {
+    const res = await request(app).post('/cds-services/order-sign-crd').send(example('order-sign-sacroplasty.json'));
     expect(res.status).toBe(200);
     expect(res.body.cards.map((c: { summary: string }) => c.summary)).toEqual([
       'Sacroplasty not covered by AmeriHealth Caritas VIP Care (investigational, CCP.1247); covered alternatives below',
       'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence',
       'Open the VIP Care policy app: decision, evidence and covered alternatives',
     ]);
-    expect(res.body.systemActions.map((a: { resource: { id: string } }) => a.resource.id)).toEqual(['sr-sacro-1']);
+    const decisions = (res.body.systemActions as Array<{ resource: { id: string; extension: Array<{ extension: Array<{ url: string; valueCode?: string }> }> } }>)
+      .map((a) => [a.resource.id, a.resource.extension.at(-1)?.extension.find((e) => e.url === 'covered')?.valueCode]);
+    expect(decisions).toEqual([['sr-sacro-1', 'not-covered'], ['sr-pt-1', 'covered']]);
   });
 
   it('order-select on the selected sacroplasty order', async () => {
-    const res = await request(app).post('/cds-services/sacroplasty-order-select').send(example('order-select-sacroplasty.json'));
+    const res = await request(app).post('/cds-services/order-select-crd').send(example('order-select-sacroplasty.json'));
     expect(res.status).toBe(200);
     expect(res.body.cards).toHaveLength(3);
   });
 
   it('a local EHR code carrying only the text "IR SACROPLASTY" is recognised', async () => {
-    const res = await request(app).post('/cds-services/sacroplasty-order-sign').send(example('order-sign-local-code.json'));
+    const res = await request(app).post('/cds-services/order-sign-crd').send(example('order-sign-local-code.json'));
     expect(res.status).toBe(200);
     expect(res.body.cards[0].detail).toContain('**IR SACROPLASTY**');
   });
 
-  it('no sacroplasty: no guidance', async () => {
-    const res = await request(app).post('/cds-services/sacroplasty-order-sign').send(example('order-sign-no-sacroplasty.json'));
-    expect(res.body).toEqual({ cards: [], systemActions: [] });
+  it('no sacroplasty: no cards, and the payer\'s default decision for the order', async () => {
+    const body = example('order-sign-no-sacroplasty.json') as { context: { draftOrders: { entry: Array<{ resource: Record<string, unknown> }> } } };
+    const res = await request(app).post('/cds-services/order-sign-crd').send(body);
+    const order = body.context.draftOrders.entry[0]?.resource ?? {};
+    expect(res.body).toEqual({ cards: [], systemActions: [defaultDecisionAction(order, 'Coverage/cov-vip-1')] });
   });
 
   it('the feedback example is accepted', async () => {
-    const res = await request(app).post('/cds-services/sacroplasty-order-sign/feedback').send(example('feedback.json'));
+    const res = await request(app).post('/cds-services/order-sign-crd/feedback').send(example('feedback.json'));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({});
   });

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { NOW, hookRequest, sacroplasty, testApp } from './helpers';
 
-const FEEDBACK = '/cds-services/sacroplasty-order-sign/feedback';
+const FEEDBACK = '/cds-services/order-sign-crd/feedback';
 const CARD = '00000000-0000-4000-8000-000000000002';
 const OTHER_CARD = '00000000-0000-4000-8000-000000000027';
 const OVERRIDE_SYSTEM = 'https://knowledge.vipcare.example/fhir/CodeSystem/ccp-override-reason';
@@ -32,13 +32,13 @@ describe('feedback is stored as received, per service', () => {
     const receivedAt = NOW.toISOString();
     expect(receivedAt).toBe('2026-11-23T12:00:00.000Z');
     expect(await feedback.list()).toEqual([
-      { serviceId: 'sacroplasty-order-sign', card: CARD, outcome: 'accepted', acceptedSuggestions: ['00000000-0000-4000-8000-000000000003'], outcomeTimestamp: '2026-11-23T11:58:00Z', receivedAt },
+      { serviceId: 'order-sign-crd', card: CARD, outcome: 'accepted', acceptedSuggestions: ['00000000-0000-4000-8000-000000000003'], outcomeTimestamp: '2026-11-23T11:58:00Z', receivedAt },
       {
-        serviceId: 'sacroplasty-order-sign', card: OTHER_CARD, outcome: 'overridden', acceptedSuggestions: [],
+        serviceId: 'order-sign-crd', card: OTHER_CARD, outcome: 'overridden', acceptedSuggestions: [],
         overrideReason: { code: 'malignant-sacral-lesion', system: OVERRIDE_SYSTEM }, outcomeTimestamp: '2026-11-23T11:59:00.250Z', receivedAt,
       },
       {
-        serviceId: 'sacroplasty-order-sign', card: CARD, outcome: 'overridden', acceptedSuggestions: [],
+        serviceId: 'order-sign-crd', card: CARD, outcome: 'overridden', acceptedSuggestions: [],
         userComment: 'Metastatic lesion; oncology requests sacroplasty.', outcomeTimestamp: '2026-11-23T06:59:30-05:00', receivedAt,
       },
     ]);
@@ -46,9 +46,9 @@ describe('feedback is stored as received, per service', () => {
 
   it('records the service the feedback was posted to', async () => {
     const { app, feedback } = testApp();
-    const res = await request(app).post('/cds-services/sacroplasty-order-select/feedback').send({ feedback: [accepted()] });
+    const res = await request(app).post('/cds-services/order-select-crd/feedback').send({ feedback: [accepted()] });
     expect(res.status).toBe(200);
-    expect((await feedback.list()).map((r) => r.serviceId)).toEqual(['sacroplasty-order-select']);
+    expect((await feedback.list()).map((r) => r.serviceId)).toEqual(['order-select-crd']);
   });
 
   it('the same card may get feedback twice: both are kept, in order', async () => {
@@ -94,10 +94,10 @@ describe('invalid feedback is refused with a 400 OperationOutcome and nothing is
 describe('feedback names the alternative chosen', () => {
   it('an accepted suggestion from a real card is stored as the PlanDefinition action it came from', async () => {
     const { app, feedback } = testApp();
-    const res = await request(app).post('/cds-services/sacroplasty-order-sign').send(hookRequest('order-sign', [sacroplasty()]));
+    const res = await request(app).post('/cds-services/order-sign-crd').send(hookRequest('order-sign', [sacroplasty()]));
     const card = res.body.cards[0];
     const chosen = card.suggestions[2];
-    const post = await request(app).post('/cds-services/sacroplasty-order-sign/feedback').send({
+    const post = await request(app).post('/cds-services/order-sign-crd/feedback').send({
       feedback: [{ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: chosen.uuid }, { id: 'not-ours' }], outcomeTimestamp: '2026-11-23T12:01:00Z' }],
     });
     expect(post.status).toBe(200);

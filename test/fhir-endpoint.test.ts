@@ -81,8 +81,8 @@ describe('GET /fhir/metadata', () => {
       date: expect.any(String),
       publisher: 'AmeriHealth Caritas VIP Care',
       kind: 'instance',
-      software: { name: 'sacroplasty-cds knowledge endpoint' },
-      implementation: { description: 'Read-only FHIR endpoint over the clinical-policy knowledge the CDS service applies', url: BASE },
+      software: { name: 'payer CRD service knowledge endpoint' },
+      implementation: { description: 'Read-only FHIR endpoint over the clinical-policy catalog the CRD service applies', url: BASE },
       fhirVersion: '4.3.0',
       format: ['application/fhir+json', 'json'],
       rest: [{
@@ -93,6 +93,7 @@ describe('GET /fhir/metadata', () => {
           resource('Citation'),
           resource('CodeSystem'),
           resource('Evidence'),
+          resource('Organization'),
           resource('PlanDefinition', [{ name: 'apply', definition: 'http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply' }]),
           resource('ValueSet', [{ name: 'expand', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand' }]),
         ],
@@ -416,18 +417,27 @@ function coverageOf(resource: Json | undefined): { covered: unknown; reason: unk
 const actionType = (a: RequestGroupAction): string | undefined => a.type?.coding?.find((c) => c.system === ACTION_TYPE_SYSTEM)?.code;
 const isCoverageInfo = (a: RequestGroupAction): boolean => !!a.code?.some((c) => c.coding?.some((x) => x.system === CARD_TYPE_SYSTEM && x.code === 'coverage-info'));
 
+/** Views by order; a card about several orders (a policy card) is in each of their views. */
+function viewsOf(): { viewOf: (order: string) => OrderView; all: () => OrderView[] } {
+  const byOrder = new Map<string, OrderView>();
+  return {
+    viewOf: (order) => byOrder.get(order) ?? byOrder.set(order, { order, cards: [], coverage: [] }).get(order) as OrderView,
+    all: () => [...byOrder.values()].sort((a, b) => a.order.localeCompare(b.order)),
+  };
+}
+
 function fromRequestGroup(rg: RequestGroup): OrderView[] {
   const contained = new Map((rg.contained ?? []).map((r) => [`#${r.id ?? ''}`, r as unknown as Json]));
-  return (rg.action ?? []).map((group) => {
-    const order = group.extension?.find((e) => e.url === ASSOCIATED)?.valueReference?.reference ?? '(none)';
-    const view: OrderView = { order, cards: [], coverage: [] };
+  const views = viewsOf();
+  for (const group of rg.action ?? []) {
+    const orders = (group.extension ?? []).filter((e) => e.url === ASSOCIATED).map((e) => e.valueReference?.reference ?? '(none)');
     for (const child of group.action ?? []) {
       if (isCoverageInfo(child)) {
         const updated = contained.get(child.resource?.reference ?? '');
-        view.coverage.push({ resource: `${String(updated?.['resourceType'])}/${String(updated?.['id'])}`, ...coverageOf(updated) });
+        for (const order of orders) views.viewOf(order).coverage.push({ resource: `${String(updated?.['resourceType'])}/${String(updated?.['id'])}`, ...coverageOf(updated) });
         continue;
       }
-      view.cards.push({
+      for (const order of orders) views.viewOf(order).cards.push({
         title: child.title,
         priority: child.priority,
         suggestions: (child.action ?? []).map((s) => ({
@@ -437,22 +447,15 @@ function fromRequestGroup(rg: RequestGroup): OrderView[] {
         })),
       });
     }
-    return view;
-  }).sort((a, b) => a.order.localeCompare(b.order));
+  }
+  return views.all();
 }
 
 function fromHookResponse(response: HookResponse): OrderView[] {
-  const byOrder = new Map<string, OrderView>();
-  const viewOf = (order: string): OrderView => {
-    const existing = byOrder.get(order);
-    if (existing) return existing;
-    const created: OrderView = { order, cards: [], coverage: [] };
-    byOrder.set(order, created);
-    return created;
-  };
+  const views = viewsOf();
   for (const card of response.cards) {
-    const associated = card.extension?.['davinci-crd.associated-resource'] as Array<{ reference: string }> | undefined;
-    viewOf(associated?.[0]?.reference ?? '(none)').cards.push({
+    const associated = (card.extension?.['davinci-crd.associated-resource'] as Array<{ reference: string }> | undefined) ?? [];
+    for (const { reference } of associated) views.viewOf(reference).cards.push({
       title: card.summary,
       priority: PRIORITY[card.indicator],
       suggestions: (card.suggestions ?? []).map((s) => ({
@@ -465,9 +468,9 @@ function fromHookResponse(response: HookResponse): OrderView[] {
   for (const action of response.systemActions ?? []) {
     const updated = action.resource as unknown as Json;
     const reference = `${String(updated['resourceType'])}/${String(updated['id'])}`;
-    viewOf(reference).coverage.push({ resource: reference, ...coverageOf(updated) });
+    views.viewOf(reference).coverage.push({ resource: reference, ...coverageOf(updated) });
   }
-  return [...byOrder.values()].sort((a, b) => a.order.localeCompare(b.order));
+  return views.all();
 }
 
 describe('PlanDefinition/$apply agrees with the order-sign cards', () => {
@@ -477,7 +480,7 @@ describe('PlanDefinition/$apply agrees with the order-sign cards', () => {
   let requestGroup: RequestGroup;
 
   beforeAll(async () => {
-    const hook = await request(testApp().app).post('/cds-services/sacroplasty-order-sign')
+    const hook = await request(testApp().app).post('/cds-services/order-sign-crd')
       .send(hookRequest('order-sign', orders(), { prefetch: { coverage: coverageBundle() } }));
     expect(hook.status).toBe(200);
     const coverage = (coverageBundle()['entry'] as Array<{ resource: Json }>)[0]!.resource;
@@ -514,8 +517,9 @@ describe('PlanDefinition/$apply agrees with the order-sign cards', () => {
     }
   });
 
-  it('offers the same cards, suggestions, created orders and coverage decision as the hook', () => {
-    expect(fromApply).toEqual(fromCards);
+  it('offers the same cards, suggestions, created orders and coverage decision as the hook (which also decides the PT order, under the default rule)', () => {
+    expect(fromApply).toEqual(fromCards.filter((v) => v.order !== 'ServiceRequest/pt1'));
+    expect(fromCards.find((v) => v.order === 'ServiceRequest/pt1')).toEqual({ order: 'ServiceRequest/pt1', cards: [], coverage: [{ resource: 'ServiceRequest/pt1', covered: 'covered', reason: expect.any(Object) }] });
   });
 
   it('creates the covered alternatives with their codes', () => {

@@ -27,6 +27,10 @@ export const HCPCS = 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
 export const CPT_OID = 'urn:oid:2.16.840.1.113883.6.12';
 export const ICD10PCS = 'http://www.cms.gov/Medicare/Coding/ICD10';
 export const COVERAGE_INFO_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+/** The payer's CRD services: one per hook for the whole catalog (cds-services/). */
+export const SIGN = '/cds-services/order-sign-crd';
+export const SELECT = '/cds-services/order-select-crd';
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const CARD_TYPE = 'http://terminology.hl7.org/CodeSystem/cdshooks-card-type';
 
 let cached: KnowledgeBase | undefined;
@@ -54,9 +58,13 @@ export interface TestApp {
 export function testApp(options: { env?: Record<string, string>; knowledge?: KnowledgeBase; deps?: Partial<AppDeps> } = {}): TestApp {
   const config = loadConfig({ CDS_PUBLIC_URL: 'https://payer.example', ...options.env });
   const feedback = new MemoryFeedbackStore();
+  // PAYER_IDENTIFIERS add to the payer Organization of the knowledge, as the server's start does.
+  const knowledge = options.knowledge ?? (config.payerIdentifiers.length > 0 || config.allowDraft
+    ? loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: NOW, payerIdentifiers: config.payerIdentifiers, allowDraft: config.allowDraft })
+    : realKnowledge());
   const app = createApp({
     config,
-    knowledge: options.knowledge ?? realKnowledge(),
+    knowledge,
     logger: silentLogger,
     feedback,
     now: () => NOW,
@@ -149,6 +157,35 @@ export function fhirServersClosedAfterEach(): (handler: Parameters<typeof startF
 export function sendFhir(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/fhir+json' });
   res.end(JSON.stringify(body));
+}
+
+/** The payer's default decision (fhir-resources/payer/PlanDefinition-payer-default.json) for orders no policy governs. */
+export const DEFAULT_REASON = 'No AmeriHealth Caritas VIP Care clinical policy restricts this service: regular plan benefits, limits and cost sharing apply, and no prior authorization is required.';
+
+/**
+ * The system action an order no policy governs gets on order-sign: the order unchanged, plus the default decision
+ * (covered, no prior authorization) under the member's Coverage, decided on NOW.
+ */
+export function defaultDecisionAction(order: Json, coverage = 'Coverage/c1'): Json {
+  const reference = `${String(order['resourceType'])}/${String(order['id'])}`;
+  return {
+    type: 'update',
+    description: `Record AmeriHealth Caritas VIP Care's coverage decision on ${reference} (Da Vinci CRD coverage-information)`,
+    resource: {
+      ...order,
+      extension: [...((order['extension'] as Json[] | undefined) ?? []), {
+        url: COVERAGE_INFO_URL,
+        extension: [
+          { url: 'coverage', valueReference: { reference: coverage } },
+          { url: 'covered', valueCode: 'covered' },
+          { url: 'pa-needed', valueCode: 'no-auth' },
+          { url: 'reason', valueCodeableConcept: { text: DEFAULT_REASON } },
+          { url: 'date', valueDate: '2026-11-23' },
+          { url: 'coverage-assertion-id', valueString: expect.stringMatching(UUID_PATTERN) },
+        ],
+      }],
+    },
+  };
 }
 
 /**

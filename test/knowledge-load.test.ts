@@ -19,12 +19,20 @@ const VALUESET_FILE = 'ccp-1247/ValueSet-ccp-1247-sacroplasty.json';
 const CONDITION = 'PlanDefinition.action[0].condition[0].expression.expression';
 
 describe('loading the real knowledge', () => {
-  it('loads two services on one plan, with no warnings before the review date', () => {
+  it('loads one service per hook, the catalog (CCP.1247 and the payer\'s default rule), the payer and the old ids as aliases; no warnings before the review date', () => {
     const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: NOW });
-    expect([...kb.services.keys()].sort()).toEqual(['sacroplasty-order-select', 'sacroplasty-order-sign']);
-    expect([...kb.plans.keys()]).toEqual(['PlanDefinition/ccp-1247']);
-    expect(kb.services.get('sacroplasty-order-sign')!.plan).toBe(kb.plans.get('PlanDefinition/ccp-1247'));
-    expect(kb.services.get('sacroplasty-order-select')!.plan).toBe(kb.plans.get('PlanDefinition/ccp-1247'));
+    expect([...kb.services.keys()].sort()).toEqual(['order-select-crd', 'order-sign-crd']);
+    expect([...kb.aliases]).toEqual([['sacroplasty-order-select', 'order-select-crd'], ['sacroplasty-order-sign', 'order-sign-crd']]);
+    expect([...kb.policies.keys()]).toEqual(['PlanDefinition/ccp-1247', 'PlanDefinition/payer-default']);
+    expect(kb.defaultPolicy?.key).toBe('PlanDefinition/payer-default');
+    expect(kb.payer).toEqual({
+      name: 'AmeriHealth Caritas VIP Care',
+      organization: 'Organization/vipcare',
+      identifiers: new Set(['https://knowledge.vipcare.example/fhir/sid/payer-id|VIPCARE', 'urn:oid:2.16.840.1.113883.6.300|99999']),
+      references: new Set(),
+    });
+    // CCP.1247's condition is all recognised forms: indexed by its codes and its text pattern, nothing left to test on every order.
+    expect(kb.index.stats()).toEqual({ codes: 8, patterns: 1, unindexed: 0 });
     expect(kb.warnings).toEqual([]);
   });
 
@@ -39,9 +47,11 @@ describe('loading the real knowledge', () => {
     it('loads, with one warning naming PlanDefinition/ccp-1247 and its review date', () => {
       const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: later });
       expect(kb.services.size).toBe(2);
-      expect(kb.warnings).toEqual([
-        'PlanDefinition/ccp-1247 (Percutaneous sacroplasty (clinical policy CCP.1247)) is past its next review date (11/2026); it still applies — schedule the review.',
-      ]);
+      expect(kb.warnings).toEqual([{
+        file: 'fhir-resources/ccp-1247/PlanDefinition-ccp-1247.json',
+        path: 'PlanDefinition.extension(artifact-nextReviewDate)',
+        message: 'PlanDefinition/ccp-1247 (Percutaneous sacroplasty (clinical policy CCP.1247)) is past its next review date (11/2026); it still applies — schedule the review',
+      }]);
     });
 
     it('discovery says so in every service\'s usageRequirements', async () => {
@@ -184,30 +194,52 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
   });
 
   it('a service file with an unknown property', () => {
-    const file = sFile('sacroplasty-order-sign.json');
+    const file = sFile('order-sign.json');
     edit(file, (s) => {
       s['priority'] = 'high';
     });
     const err = loadError();
     expectProblems(err, [{ file: shown(file), path: '(root)', message: 'unknown property "priority"' }]);
-    expect(err.message).toContain('sacroplasty-order-sign.json (root): unknown property "priority"');
+    expect(err.message).toContain('order-sign.json (root): unknown property "priority"');
   });
 
-  it('a service whose planDefinition does not resolve', () => {
-    const file = sFile('sacroplasty-order-select.json');
+  it('a service file that still names a planDefinition (the old one-service-per-policy shape)', () => {
+    const file = sFile('order-select.json');
     edit(file, (s) => {
-      s['planDefinition'] = 'https://knowledge.vipcare.example/fhir/PlanDefinition/ccp-1247|2019.01';
+      s['planDefinition'] = 'https://knowledge.vipcare.example/fhir/PlanDefinition/ccp-1247|2025.07';
     });
     const err = loadError();
     expectProblems(err, [{
       file: shown(file),
-      path: 'planDefinition',
-      message: 'https://knowledge.vipcare.example/fhir/PlanDefinition/ccp-1247|2019.01 does not resolve to a loaded PlanDefinition',
+      path: '(root)',
+      message: 'unknown property "planDefinition" (a service now answers for every policy in the catalog: remove it)',
     }]);
   });
 
+  it('a second service for a hook that already has one (one endpoint for the catalog: CRD found-15)', () => {
+    const first = sFile('order-sign.json');
+    const second = sFile('zz-order-sign-again.json');
+    write(second, { ...read(first), id: 'another-order-sign', aliases: [] });
+    const err = loadError();
+    expectProblems(err, [{ file: shown(second), path: 'hook', message: `${shown(first)} already serves order-sign: one service per hook answers for the whole catalog (CRD found-15)` }]);
+  });
+
+  it('an alias that is another service\'s id', () => {
+    edit(sFile('order-sign.json'), (s) => {
+      s['aliases'] = ['order-select-crd'];
+    });
+    const err = loadError();
+    expect(err.problems.map((p) => p.message)).toEqual(['"order-select-crd" is already a service id or alias']);
+  });
+
+  it('two payer Organizations (type pay): only one may describe the endpoint', () => {
+    write(kFile('payer/Organization-zz-second.json'), { ...read(kFile('payer/Organization-vipcare.json')), id: 'zz-second' });
+    const err = loadError();
+    expectProblems(err, [{ file: shown(kFile('payer/Organization-zz-second.json')), path: 'Organization.type', message: 'only one payer Organization (type pay) may describe this endpoint; Organization/vipcare already does' }]);
+  });
+
   it('a service declared for the order-dispatch hook (not supported)', () => {
-    const file = sFile('sacroplasty-order-sign.json');
+    const file = sFile('order-sign.json');
     edit(file, (s) => {
       s['hook'] = 'order-dispatch';
     });
@@ -216,14 +248,14 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
   });
 
   it('two services with the same id', () => {
-    const first = sFile('sacroplasty-order-sign.json');
+    const first = sFile('order-sign.json');
     const second = sFile('zz-another-order-sign.json');
     write(second, { ...read(first), title: 'A second declaration' });
     const err = loadError();
     expectProblems(err, [{
       file: shown(second),
       path: 'id',
-      message: `service id "sacroplasty-order-sign" is already declared in ${shown(first)}`,
+      message: `service id "order-sign-crd" is already declared in ${shown(first)}`,
     }]);
   });
 
@@ -232,7 +264,7 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
       vs['compose'] = { include: [] };
       delete vs['expansion'];
     });
-    edit(sFile('sacroplasty-order-sign.json'), (s) => {
+    edit(sFile('order-sign.json'), (s) => {
       s['hook'] = 'order-dispatch';
     });
     const err = loadError();
@@ -240,7 +272,7 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
     expect(err.message.split('\n')).toEqual([
       'Knowledge could not be loaded (2 problems):',
       `  ${shown(kFile(VALUESET_FILE))} ValueSet: has no codes (give compose.include.concept or an expansion)`,
-      `  ${shown(sFile('sacroplasty-order-sign.json'))} hook: must be equal to one of the allowed values`,
+      `  ${shown(sFile('order-sign.json'))} hook: must be equal to one of the allowed values`,
     ]);
   });
 

@@ -3,8 +3,8 @@ import type { Response } from 'supertest';
 import { COVERAGE_INFO_URL, CPT, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, serviceRequest, fhirServersClosedAfterEach, startFhirServer, testApp } from './helpers';
 import type { FhirTestServer } from './helpers';
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
-const SELECT = '/cds-services/sacroplasty-order-select';
+const SIGN = '/cds-services/order-sign-crd';
+const SELECT = '/cds-services/order-select-crd';
 const TOKEN = 'ehr-access-token-7f3a';
 const COVERAGE_QUERY = '/fhir/Coverage?patient=p1&status=active';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -200,21 +200,32 @@ describe('when the service needs no data or already has it, it does not query', 
     expect(res.body.issue[0].expression).toEqual(['prefetch.coverage']);
   });
 
-  it('no order the policy applies to (only a PT order): no query, and no 412 even without fhirServer', async () => {
+  it('order-select with no order a policy applies to (only a PT order): no query, and no 412 even without fhirServer', async () => {
     const pt = serviceRequest('sr-pt', { coding: [{ system: CPT, code: '97110', display: 'Therapeutic exercise' }] });
     const fhir = await countingServer();
     const { app } = testApp();
 
-    const queried = await request(app).post(SIGN).send(withoutCoveragePrefetch(fhir.url, [pt]));
+    const queried = await request(app).post(SELECT).send(hookRequest('order-select', [pt], { prefetch: { patient: patient() }, extra: { fhirServer: fhir.url, fhirAuthorization } }));
     expect(queried.status).toBe(200);
-    expect(queried.body).toEqual({ cards: [], systemActions: [] });
+    expect(queried.body).toEqual({ cards: [] });
     expect(fhir.requests).toEqual([]);
 
-    const body = hookRequest('order-sign', [pt], { prefetch: null });
+    const body = hookRequest('order-select', [pt], { prefetch: null });
     delete body['fhirServer'];
-    const res = await request(app).post(SIGN).send(body);
+    const res = await request(app).post(SELECT).send(body);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ cards: [], systemActions: [] });
+    expect(res.body).toEqual({ cards: [] });
+  });
+
+  it('order-sign with only a PT order still decides (the payer\'s default), so it reads the coverage: one query', async () => {
+    const pt = serviceRequest('sr-pt', { coding: [{ system: CPT, code: '97110', display: 'Therapeutic exercise' }] });
+    const fhir = await start((_req, res) => sendFhir(res, 200, coverageBundle('cov-ehr')));
+    const { app } = testApp();
+    const res = await request(app).post(SIGN).send(withoutCoveragePrefetch(fhir.url, [pt]));
+    expect(res.status).toBe(200);
+    expect(res.body.cards).toEqual([]);
+    expect(JSON.stringify(res.body.systemActions)).toContain('"valueReference":{"reference":"Coverage/cov-ehr"}');
+    expectOneCoverageQuery(fhir);
   });
 
   it('prefetch coverage: null means "no data": coverage-not-found without any fetch', async () => {

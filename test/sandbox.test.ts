@@ -8,7 +8,7 @@ import { CPT, coverageBundle, hookRequest, sacroplasty, serviceRequest, testApp 
 
 type Json = Record<string, unknown>;
 
-const SELECT = '/cds-services/sacroplasty-order-select';
+const SELECT = '/cds-services/order-select-crd';
 const ORDER_ID = 'example-MRI-59879846';
 const PATIENT_ID = 'smart-1288992';
 

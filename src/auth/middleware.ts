@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { HttpError } from '../http/errors';
 import { AuthError, verifyCdsToken } from './verify-token';
+import { contextOf } from '../http/request-context';
 import type { VerifyOptions } from './verify-token';
 
 /** A 401 that tells the client what was wrong (RFC 6750 §3) without echoing its token. */
@@ -31,7 +32,8 @@ export function requireCdsClient(options: VerifyOptions & { publicUrl: string; o
     }
     const audience = `${options.publicUrl}${req.originalUrl.split('?')[0] ?? ''}`;
     verifyCdsToken(match[1], audience, options).then((caller) => {
-      res.locals['caller'] = caller;
+      const ctx = contextOf(res);
+      if (ctx) ctx.caller = caller;
       next();
     }, (err: unknown) => {
       options.onFailure?.();

@@ -1,33 +1,37 @@
 import { CRD_PRIMARY_HOOKS } from '../fhir/constants';
-import { applyPlan, findMatches } from '../engine/apply';
-import type { HookContext } from '../engine/apply';
-import type { CoverageDecision } from '../engine/coverage-information';
-import { toCdsResponse } from '../engine/to-cds-response';
-import type { KnowledgeBase, LoadedService } from '../knowledge/knowledge-base';
-import { badRequest } from '../http/errors';
-import { configurationOptions, readConfiguration } from './configuration';
-import { coverageOutcome } from './coverage';
-import type { PayerIdentity } from './coverage';
-import type { FhirFetchOptions } from './fhir-fetch';
-import { draftOrdersOf, ordersInScope } from './orders';
-import { resolveKey } from './prefetch';
-import type { DataRequest, ResolvedData } from './prefetch';
+import type { Catalog } from '../engine/catalog';
+import { decide } from '../decision/decide';
+import type { Decision } from '../decision/decide';
+import { memberCoverage, OtherPayerError } from '../decision/member';
+import { bundleResources, ordersInScope } from '../decision/scope';
+import type { LoadedService } from '../knowledge/knowledge-base';
+import { HttpError, badRequest } from '../http/errors';
+import { toCdsResponse } from './card-mapping';
+import { readConfiguration } from './configuration';
+import type { ConfigurationOption } from './configuration';
+import type { FhirFetchOptions, FhirReadResult } from './fhir-fetch';
+import { memberDataSource } from './prefetch';
 import { validateHookRequest } from './request-schema';
 import type { HookResponse } from './types';
 
 /** What handling a hook call needs from the running service. */
 export interface HookDeps {
-  knowledge: KnowledgeBase;
-  payer: PayerIdentity;
+  catalog: Catalog;
+  /** Each service's configuration options (discovery), by service id. */
+  options: ReadonlyMap<string, ConfigurationOption[]>;
   fetchOptions: FhirFetchOptions;
+  /** POLICY_ALLOW_DRAFT: draft policies fire (for testing a policy before it is published). */
+  allowDraft: boolean;
   now: () => Date;
   newId: () => string;
+  onExpressionError: (policy: string, path: string, error: unknown) => void;
+  onFhirRead?: (outcome: FhirReadResult['status'], seconds: number) => void;
 }
 
 /** The response plus what an audit or an appeal needs to know about it. */
 export interface HookOutcome {
   response: HookResponse;
-  decisions: CoverageDecision[];
+  decisions: Decision[];
   matchedOrders: string[];
 }
 
@@ -42,9 +46,9 @@ interface HookRequestBody {
 }
 
 /**
- * Handles one CDS Hooks call for one service: validate, scope the orders, find the orders the policy applies to,
- * read only the data a decision needs (none when nothing matches), apply the PlanDefinition and map it to cards
- * and coverage information. Per-request state lives in this call only.
+ * Handles one CDS Hooks call for one service (one per hook, for the whole catalog): validate, scope the orders,
+ * decide (decision/decide.ts: the policies that govern each order, a decision for every order on primary hooks),
+ * and map the result to cards and coverage-information system actions. Per-request state lives in this call only.
  */
 export async function handleHook(service: LoadedService, body: unknown, deps: HookDeps, resolveUrl: (url: string) => string): Promise<HookOutcome> {
   const hook = service.definition.hook;
@@ -54,50 +58,51 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
   if (request.hook !== hook) {
     throw badRequest(`Service ${service.definition.id} answers the ${hook} hook; the request is for ${request.hook}.`, ['hook']);
   }
-  const plan = service.plan;
-  const config = readConfiguration(request.extension, configurationOptions(plan));
+  const config = readConfiguration(request.extension, deps.options.get(service.definition.id) ?? []);
   const primary = CRD_PRIMARY_HOOKS.has(hook);
-  const responseOptions = { disabledTypes: config.disabledTypes, maxCards: config.maxCards, sourceLabel: plan.resource.publisher ?? '', alwaysSystemActions: primary };
-  const empty: HookOutcome = { response: primary ? { cards: [], systemActions: [] } : { cards: [] }, decisions: [], matchedOrders: [] };
-
-  const drafts = draftOrdersOf(request.context.draftOrders);
-  const orders = ordersInScope(hook, drafts, request.context.selections);
-  const context: HookContext = {
-    patientId: request.context.patientId,
-    userId: request.context.userId,
-    ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
-  };
-  const baseEnv = { context: request.context, draftOrders: drafts.map((d) => d.resource), hook };
-  const matches = findMatches(plan, hook, orders, baseEnv);
-  if (matches.length === 0) return empty;
-
-  const dataRequest: DataRequest = {
+  const drafts = bundleResources(request.context.draftOrders);
+  const source = memberDataSource({
     prefetchTemplates: service.definition.prefetch ?? {},
     prefetch: request.prefetch,
     context: request.context,
     fhirServer: request.fhirServer,
     accessToken: request.fhirAuthorization?.access_token,
     fetchOptions: deps.fetchOptions,
-  };
-  // The patient is read only when the EHR sent it; the decision rests on Coverage (data minimisation, CRD §Privacy).
-  const patient: ResolvedData | undefined = request.prefetch && 'patient' in request.prefetch ? await resolveKey('patient', dataRequest) : undefined;
-  // The EHR says the patient does not exist: the outcome (no-member-found) is known, so the EHR is not queried.
-  const coverage: ResolvedData = patient?.status === 'absent' ? { status: 'absent' } : await resolveKey('coverage', dataRequest);
-  const outcome = coverageOutcome(patient, coverage, deps.payer);
-  if (outcome.kind === 'other-payer') return empty;
-
-  const { requestGroup, decisions } = applyPlan({
-    plan,
-    matches,
-    context,
-    coverage: outcome,
-    valueSets: deps.knowledge.valueSets,
-    now: deps.now(),
-    newId: deps.newId,
-    resolveUrl,
-    env: { ...baseEnv, patient: patient?.status === 'ok' ? patient.resource : {}, coverage: coverage.status === 'ok' ? coverage.resource : {} },
+    ...(deps.onFhirRead ? { onRead: deps.onFhirRead } : {}),
   });
-  const response = toCdsResponse(requestGroup, responseOptions);
-  const decided = config.disabledTypes.has('coverage-info') ? [] : decisions;
-  return { response, decisions: decided, matchedOrders: matches.map((m) => m.order.reference) };
+  const now = deps.now();
+  let result;
+  try {
+    result = await decide({
+      catalog: deps.catalog,
+      hook,
+      primary,
+      orders: ordersInScope(hook, drafts, request.context.selections),
+      context: {
+        patientId: request.context.patientId,
+        userId: request.context.userId,
+        ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
+      },
+      variables: { context: request.context, draftOrders: drafts.map((d) => d.resource), hook },
+      member: () => memberCoverage(deps.catalog.knowledge.payer, source),
+      patient: source.patientResource,
+      decideCoverage: !config.disabledTypes.has('coverage-info'),
+      allowDraft: deps.allowDraft,
+      now,
+      newId: deps.newId,
+      resolveUrl,
+      onExpressionError: deps.onExpressionError,
+    });
+  } catch (e) {
+    // CRD 2.2 hook-13: a Coverage this endpoint does not handle is a 400 with an OperationOutcome.
+    if (e instanceof OtherPayerError) throw new HttpError(400, 'business-rule', e.message, ['prefetch.coverage']);
+    throw e;
+  }
+  const response = toCdsResponse(result.applications.map((a) => a.requestGroup), result.updates, {
+    disabledTypes: config.disabledTypes,
+    maxCards: config.maxCards,
+    sourceLabel: deps.catalog.knowledge.payer.name ?? result.applications[0]?.policy.policy.resource.publisher ?? '',
+    alwaysSystemActions: primary,
+  });
+  return { response, decisions: result.decisions, matchedOrders: result.matchedOrders };
 }

@@ -1,12 +1,7 @@
+import type { MemberData, MemberDataSource } from '../decision/member';
 import type { FhirFetchOptions, FhirReadResult } from './fhir-fetch';
 import { readFhir } from './fhir-fetch';
 import { HttpError } from '../http/errors';
-
-/** A prefetch value after resolution: the resource/Bundle, "no data" (null), or why it could not be had. */
-export type ResolvedData =
-  | { status: 'ok'; resource: Record<string, unknown> & { resourceType: string } }
-  | { status: 'absent' }
-  | { status: 'failed'; reason: string };
 
 export interface DataRequest {
   prefetchTemplates: Record<string, string>;
@@ -15,6 +10,8 @@ export interface DataRequest {
   fhirServer: string | undefined;
   accessToken: string | undefined;
   fetchOptions: FhirFetchOptions;
+  /** Reports each read of the EHR's FHIR server (metrics), by outcome and duration. */
+  onRead?: (outcome: FhirReadResult['status'], seconds: number) => void;
 }
 
 const TOKEN = /\{\{\s*context\.([A-Za-z]+)\s*\}\}/g;
@@ -33,31 +30,57 @@ export function fillTemplate(template: string, context: Record<string, unknown>)
   return missing ? undefined : filled;
 }
 
-function fromPrefetch(value: unknown): ResolvedData {
+function fromPrefetch(value: unknown): MemberData {
   if (value === null) return { status: 'absent' };
   const r = value as Record<string, unknown> & { resourceType: string };
   if (r.resourceType === 'OperationOutcome') return { status: 'failed', reason: 'the EHR reported that it could not fetch this data' };
   return { status: 'ok', resource: r };
 }
 
-function fromRead(result: FhirReadResult): ResolvedData {
+function fromRead(result: FhirReadResult): MemberData {
   if (result.status === 'ok') {
     return result.resource.resourceType === 'OperationOutcome' ? { status: 'failed', reason: 'the EHR\'s FHIR server returned an OperationOutcome' } : result;
   }
   return result.status === 'not-found' ? { status: 'absent' } : result;
 }
 
+async function read(req: DataRequest, relative: string): Promise<MemberData> {
+  if (!req.fhirServer) return { status: 'failed', reason: 'the request names no fhirServer to read it from' };
+  const started = process.hrtime.bigint();
+  const result = await readFhir(req.fhirServer, relative, req.accessToken, req.fetchOptions);
+  req.onRead?.(result.status, Number(process.hrtime.bigint() - started) / 1e9);
+  return fromRead(result);
+}
+
 /**
  * Resolves one prefetch key: the EHR's prefetch when present (CDS Hooks 2.0 §Prefetch: null = no data,
  * OperationOutcome = the EHR failed), else a query to `fhirServer` with `fhirAuthorization`. When neither is
- * possible the spec's answer is 412 Precondition Failed (CRD narrows 412 to exactly this case).
+ * possible the spec's answer is 412 Precondition Failed (CRD found-32 narrows 412 to exactly this case).
  */
-export async function resolveKey(key: string, req: DataRequest): Promise<ResolvedData> {
+export async function resolveKey(key: string, req: DataRequest): Promise<MemberData> {
   if (req.prefetch && key in req.prefetch) return fromPrefetch(req.prefetch[key]);
   const template = req.prefetchTemplates[key];
   const query = template ? fillTemplate(template, req.context) : undefined;
   if (!req.fhirServer || !query) {
     throw new HttpError(412, 'incomplete', `Prefetch "${key}" was not sent and the service cannot query the EHR for it (no fhirServer); send the prefetch or fhirServer with fhirAuthorization.`, [`prefetch.${key}`]);
   }
-  return fromRead(await readFhir(req.fhirServer, query, req.accessToken, req.fetchOptions));
+  return read(req, query);
+}
+
+/**
+ * The member's data for the decision layer, from this call: the patient only when the EHR sent it (the decision
+ * rests on Coverage; data minimisation, CRD sec-5), the coverage from prefetch or the EHR, and references the
+ * coverage names (its payor) from the EHR. Each is read at most once per call.
+ */
+export function memberDataSource(req: DataRequest): MemberDataSource & { patientResource: () => Record<string, unknown> | undefined } {
+  let patient: Promise<MemberData | undefined> | undefined;
+  let coverage: Promise<MemberData> | undefined;
+  let patientValue: MemberData | undefined;
+  const reads = new Map<string, Promise<MemberData>>();
+  return {
+    patient: () => (patient ??= (req.prefetch && 'patient' in req.prefetch ? resolveKey('patient', req) : Promise.resolve(undefined)).then((p) => (patientValue = p))),
+    coverage: () => (coverage ??= resolveKey('coverage', req)),
+    read: (reference) => reads.get(reference) ?? reads.set(reference, read(req, reference)).get(reference) as Promise<MemberData>,
+    patientResource: () => (patientValue?.status === 'ok' ? patientValue.resource : undefined),
+  };
 }

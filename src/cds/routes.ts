@@ -1,25 +1,27 @@
 import { Router } from 'express';
 import type { Request, RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import type { LoadedService } from '../knowledge/knowledge-base';
+import type { Catalog } from '../engine/catalog';
 import { HttpError, badRequest, notFound } from '../http/errors';
+import { contextOf } from '../http/request-context';
 import { sendPostJson } from '../http/send-json';
+import type { Metrics } from '../observability/metrics';
 import { discovery } from './discovery';
+import type { DiscoveryTemplate } from './discovery';
 import type { FeedbackRecord, FeedbackStore } from './feedback-store';
 import type { AssertionStore, StoredAssertion } from './assertion-store';
-import type { Logger } from 'pino';
-import type { Metrics } from '../observability/metrics';
-import type { CdsCaller } from '../auth/verify-token';
 import { handleHook } from './handle-hook';
-import { acceptedAlternative } from '../engine/apply';
-import type { HookDeps, HookOutcome } from './handle-hook';
+import type { HookDeps } from './handle-hook';
 import { validateFeedback } from './request-schema';
 
-/** Where each invocation is recorded for disputes (CRD: keep a log of every invocation and response). */
+/** Where each invocation is recorded for disputes (CRD found-37: keep a log of every invocation and response). */
 export interface InvocationAudit {
   record(r: { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] }): void;
 }
 
 export interface CdsRouterDeps extends HookDeps {
+  discovery: DiscoveryTemplate;
   audit?: InvocationAudit;
   metrics?: Metrics;
   feedback: FeedbackStore;
@@ -27,8 +29,6 @@ export interface CdsRouterDeps extends HookDeps {
   assertions: AssertionStore;
   logger: Logger;
   publicUrl?: string;
-  /** Called after each answered hook (audit and coverage-assertion storage hang off this). */
-  onHookAnswered?: (service: LoadedService, body: { hookInstance?: unknown }, outcome: HookOutcome) => void;
 }
 
 /** The public base URL: configured, or this request's scheme and host. */
@@ -49,74 +49,94 @@ const requireJson: RequestHandler = (req, _res, next) => {
   next();
 };
 
-/** CDS Hooks 2.0 endpoints: discovery, service invocation and feedback. */
+/** A service by id, or by an old id it still answers to (cds-services/*.json `aliases`). */
+function findService(catalog: Catalog, param: unknown): { service: LoadedService; alias: boolean } {
+  const id = typeof param === 'string' ? param : '';
+  const { services, aliases } = catalog.knowledge;
+  const direct = services.get(id);
+  if (direct) return { service: direct, alias: false };
+  const target = aliases.get(id);
+  const aliased = target ? services.get(target) : undefined;
+  if (aliased) return { service: aliased, alias: true };
+  throw notFound(`No CDS service with id "${id.slice(0, 64)}". GET /cds-services lists them.`);
+}
+
+/** CDS Hooks 2.0 endpoints: discovery, service invocation and feedback, one service per hook for the whole catalog. */
 export function cdsRouter(deps: CdsRouterDeps): Router {
   const router = Router();
-  const service = (param: string | string[] | undefined): LoadedService => {
-    const id = typeof param === 'string' ? param : undefined;
-    const s = id ? deps.knowledge.services.get(id) : undefined;
-    if (!s) throw notFound(`No CDS service with id "${String(id).slice(0, 64)}". GET /cds-services lists them.`);
-    return s;
-  };
+  const { catalog } = deps;
 
   router.get('/cds-services', (_req, res) => {
-    res.json(discovery(deps.knowledge, deps.now()));
+    res.json(discovery(deps.discovery, catalog, deps.now()));
   });
+
+  /** Resolves the service, names it in the request context, and marks calls to an old id as deprecated. */
+  const resolveService: RequestHandler = (req, res, next) => {
+    const { service, alias } = findService(catalog, req.params['id']);
+    const ctx = contextOf(res);
+    if (ctx) {
+      ctx.serviceId = service.definition.id;
+      ctx.hook = service.definition.hook;
+    }
+    if (alias) {
+      // RFC 9745 Deprecation, with the service that replaces it (README "Service ids").
+      res.setHeader('Deprecation', 'true');
+      res.setHeader('Link', `</cds-services/${service.definition.id}>; rel="successor-version"`);
+    }
+    next();
+  };
 
   /** Audits every invocation once its answer has gone out (success or failure), off the request path. */
   const auditInvocation: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
     const at = deps.now().toISOString();
     res.on('finish', () => {
-      const locals = res.locals as { serviceId?: string; hookInstance?: string; outcome?: HookOutcome; caller?: CdsCaller; hook?: string };
-      const serviceId = locals.serviceId ?? String(req.params['id'] ?? '').slice(0, 64);
-      const cardsByType: Record<string, number> = {};
-      for (const c of locals.outcome?.response.cards ?? []) {
-        const type = c.source.topic?.code ?? 'untyped';
-        cardsByType[type] = (cardsByType[type] ?? 0) + 1;
-        deps.metrics?.cards.inc({ service: serviceId, type });
-      }
-      for (const d of locals.outcome?.decisions ?? []) deps.metrics?.decisions.inc({ service: serviceId, covered: d.covered });
+      const ctx = contextOf(res);
+      const serviceId = ctx?.serviceId ?? String(req.params['id'] ?? '').slice(0, 64);
+      for (const [type, n] of Object.entries(ctx?.cardsByType ?? {})) deps.metrics?.cards.inc({ service: serviceId, type }, n);
+      for (const d of ctx?.decisions ?? []) deps.metrics?.decisions.inc({ service: serviceId, covered: d.covered });
       deps.audit?.record({
         at,
-        ...(locals.caller ? { clientIss: locals.caller.iss } : {}),
+        ...(ctx?.caller ? { clientIss: ctx.caller.iss } : {}),
         serviceId,
-        hook: locals.hook ?? 'unknown',
-        hookInstance: locals.hookInstance ?? 'unknown',
+        hook: ctx?.hook ?? 'unknown',
+        hookInstance: ctx?.hookInstance ?? 'unknown',
         status: res.statusCode,
         latencyMs: Number(process.hrtime.bigint() - started) / 1e6,
-        cardsByType,
-        decisionIds: (locals.outcome?.decisions ?? []).map((d) => d.assertionId),
+        cardsByType: ctx?.cardsByType ?? {},
+        decisionIds: (ctx?.decisions ?? []).map((d) => d.assertionId),
       });
     });
     next();
   };
 
-  router.post('/cds-services/:id', auditInvocation, requireJson, async (req, res) => {
-    const s = service(req.params['id']);
-    res.locals['serviceId'] = s.definition.id;
-    res.locals['hook'] = s.definition.hook;
+  router.post('/cds-services/:id', auditInvocation, resolveService, requireJson, async (req, res) => {
+    const s = findService(catalog, req.params['id']).service;
+    const ctx = contextOf(res);
     const body = req.body as { hookInstance?: unknown };
-    if (typeof body.hookInstance === 'string' && body.hookInstance.length <= 64) res.locals['hookInstance'] = body.hookInstance;
+    if (ctx && typeof body.hookInstance === 'string' && body.hookInstance.length <= 64) ctx.hookInstance = body.hookInstance;
     const base = baseUrlOf(req, deps.publicUrl);
     const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
-    deps.onHookAnswered?.(s, body, outcome);
-    res.locals['outcome'] = outcome;
-    sendPostJson(res, outcome.response);
+    if (ctx) {
+      const cardsByType: Record<string, number> = {};
+      for (const c of outcome.response.cards) {
+        const type = c.source.topic?.code ?? 'untyped';
+        cardsByType[type] = (cardsByType[type] ?? 0) + 1;
+      }
+      ctx.cardsByType = cardsByType;
+      ctx.decisions = outcome.decisions.map((d) => ({ assertionId: d.assertionId, covered: d.covered }));
+    }
     if (outcome.decisions.length > 0) {
       const decidedAt = deps.now().toISOString();
-      const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, policy: s.plan.canonical, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
-      // Off the response path: the EHR has its answer; a failed write is logged (persistence adds retries).
-      deps.assertions.save(stored).catch((err: unknown) => {
-        deps.metrics?.storageWriteFailures.inc({ what: 'assertion' });
-        deps.logger.error({ err, count: stored.length }, 'coverage assertions not saved');
-      });
+      const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
+      // A coverage-assertion-id is a promise to the EHR: it is handed to the store before the answer goes out.
+      await deps.assertions.save(stored);
     }
+    sendPostJson(res, outcome.response);
   });
 
-  router.post('/cds-services/:id/feedback', requireJson, async (req, res) => {
-    const s = service(req.params['id']);
-    res.locals['serviceId'] = s.definition.id;
+  router.post('/cds-services/:id/feedback', resolveService, requireJson, async (req, res) => {
+    const s = findService(catalog, req.params['id']).service;
     const problem = validateFeedback(req.body);
     if (problem) throw badRequest(`${problem.location} ${problem.message}`, [problem.location]);
     const receivedAt = deps.now().toISOString();
@@ -129,7 +149,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
         outcome: f['outcome'] as FeedbackRecord['outcome'],
         // Stored as the alternative chosen (e.g. replace-with-physical-therapy) when the id is one of our derived
         // suggestion ids, so reports can count alternatives; otherwise as sent.
-        acceptedSuggestions: ((f['acceptedSuggestions'] as Array<{ id: string }> | undefined) ?? []).map((a) => acceptedAlternative(s.plan, f['card'] as string, a.id) ?? a.id),
+        acceptedSuggestions: ((f['acceptedSuggestions'] as Array<{ id: string }> | undefined) ?? []).map((a) => catalog.acceptedAlternative(f['card'] as string, a.id) ?? a.id),
         outcomeTimestamp: f['outcomeTimestamp'] as string,
         receivedAt,
       };

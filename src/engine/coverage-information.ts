@@ -2,21 +2,22 @@ import type { Coding, Extension, Reference } from 'fhir/r4';
 import { COVERAGE_INFORMATION_URL, CRD_TEMP_SYSTEM } from '../fhir/constants';
 
 /**
- * What the service knows about the member's coverage with this plan when it decides (CRD 2.x "Errors and missing
- * data"): a decision under one or more of the plan's Coverages, or one of the CRD outcomes that are not errors.
+ * What the service knows about the member's coverage when it decides (CRD 2.2 cards.md resp-43..45): a decision
+ * under each of the payer's Coverages, or one of the CRD outcomes that are not errors.
  */
 export type CoverageOutcome =
-  | { kind: 'member'; coverages: Reference[] }
+  | { kind: 'member'; coverages: Array<{ reference: Reference; resource: Record<string, unknown> }> }
   | { kind: 'no-member-found' | 'coverage-not-found' | 'no-active-coverage'; text: string }
-  | { kind: 'technical'; text: string }
-  | { kind: 'other-payer' };
+  | { kind: 'technical'; text: string };
 
 /** The CRD sub-extension order of ext-coverage-information, so output reads like the IG's examples. */
-const ORDER = ['coverage', 'covered', 'pa-needed', 'doc-needed', 'doc-purpose', 'info-needed', 'billingCode', 'reason', 'detail', 'date', 'coverage-assertion-id'];
+const ORDER = ['coverage', 'covered', 'pa-needed', 'doc-needed', 'doc-purpose', 'info-needed', 'billingCode', 'reason', 'detail', 'dependency', 'questionnaire', 'date', 'coverage-assertion-id', 'satisfied-pa-id', 'contact', 'expiry-date'];
 const rank = (url: string): number => {
   const i = ORDER.indexOf(url);
   return i < 0 ? ORDER.length : i;
 };
+/** Sub-extensions the service fills per decision; a template's own values for them are ignored. */
+const PER_DECISION = new Set(['coverage', 'date', 'coverage-assertion-id', 'billingCode']);
 
 /** One decision as the service records it: what a claim or appeal later quotes by `assertionId`. */
 export interface CoverageDecision {
@@ -29,51 +30,79 @@ export interface CoverageDecision {
   billingCodes: Coding[];
 }
 
-export interface CoverageInformationInput {
+export interface CoverageExtensionInput {
+  /** The policy's template (`covered`, `pa-needed`, `reason` …); used when the member's coverage is known. */
   template: Extension | undefined;
-  outcome: Exclude<CoverageOutcome, { kind: 'other-payer' }>;
+  /** The Coverage decided under, or the CRD outcome when there is none to decide under. */
+  target: { coverage: Reference } | Exclude<CoverageOutcome, { kind: 'member' }>;
   billingCodes: Coding[];
   date: string;
-  orderReference: string;
-  newId: () => string;
+  assertionId: string;
+  /** Turns a knowledge link in a `detail` value (`/policies/x`) into an absolute URL. */
+  resolveUrl: (url: string) => string;
+}
+
+/** A template sub-extension as this decision states it: a copy, with relative URLs made absolute. */
+function fromTemplate(sub: Extension, resolveUrl: (url: string) => string): Extension {
+  const copy = structuredClone(sub);
+  for (const inner of copy.extension ?? []) if (inner.valueUrl) inner.valueUrl = resolveUrl(inner.valueUrl);
+  if (copy.valueUrl) copy.valueUrl = resolveUrl(copy.valueUrl);
+  return copy;
 }
 
 /**
- * Builds the ext-coverage-information extensions for one order: one per Coverage, each with exactly one
- * coverage-assertion-id. When the member's coverage is known the PlanDefinition's template decides (covered,
- * reason …); otherwise CRD's non-error outcomes apply: not-covered with no-member-found / coverage-not-found, or
- * indeterminate with reason `technical` when the EHR's data could not be read.
+ * Builds one ext-coverage-information extension (CRD 2.2 StructureDefinition-ext-coverage-information) for one order
+ * and one coverage, with exactly one coverage-assertion-id. When the member's coverage is known the policy's
+ * template decides (covered, pa-needed, reason …); otherwise CRD's non-error outcomes apply: not-covered with
+ * no-member-found / coverage-not-found / no-active-coverage, or indeterminate with reason `technical` when the EHR's
+ * data could not be read.
  */
-export function buildCoverageInformation(input: CoverageInformationInput): { extensions: Extension[]; decisions: CoverageDecision[] } {
-  const extensions: Extension[] = [];
-  const decisions: CoverageDecision[] = [];
-  const billing = input.billingCodes.map((c): Extension => ({ url: 'billingCode', valueCoding: c }));
-  const make = (coverage: Reference, subs: Extension[]): void => {
-    const assertionId = input.newId();
-    const all = [{ url: 'coverage', valueReference: coverage }, ...subs, ...billing,
-      { url: 'date', valueDate: input.date }, { url: 'coverage-assertion-id', valueString: assertionId }];
-    all.sort((a, b) => rank(a.url) - rank(b.url));
-    extensions.push({ url: COVERAGE_INFORMATION_URL, extension: all });
-    const covered = subs.find((s) => s.url === 'covered')?.valueCode ?? 'indeterminate';
-    const reason = subs.find((s) => s.url === 'reason')?.valueCodeableConcept;
-    const decision: CoverageDecision = { assertionId, orderReference: input.orderReference, coverage, covered, billingCodes: input.billingCodes };
-    if (reason?.text) decision.reasonText = reason.text;
-    const code = reason?.coding?.[0]?.code;
-    if (code) decision.reasonCode = code;
-    decisions.push(decision);
-  };
-
-  const outcome = input.outcome;
-  if (outcome.kind === 'member') {
-    const subs = (input.template?.extension ?? []).filter((e) => !['coverage', 'date', 'coverage-assertion-id', 'billingCode'].includes(e.url));
-    for (const coverage of outcome.coverages) make(coverage, subs.map((s) => ({ ...s })));
+export function buildCoverageExtension(input: CoverageExtensionInput): { extension: Extension; decision: Omit<CoverageDecision, 'orderReference'> } {
+  const { target } = input;
+  let coverage: Reference;
+  let subs: Extension[];
+  if ('coverage' in target) {
+    coverage = target.coverage;
+    subs = (input.template?.extension ?? []).filter((e) => !PER_DECISION.has(e.url)).map((s) => fromTemplate(s, input.resolveUrl));
   } else {
-    const covered = outcome.kind === 'technical' ? 'indeterminate' : 'not-covered';
     // No Coverage to point at: a display-only Reference keeps coverage 1..1 without inventing an id.
-    make({ display: outcome.text }, [
-      { url: 'covered', valueCode: covered },
-      { url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP_SYSTEM, code: outcome.kind }], text: outcome.text } },
-    ]);
+    coverage = { display: target.text };
+    subs = [
+      { url: 'covered', valueCode: target.kind === 'technical' ? 'indeterminate' : 'not-covered' },
+      { url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP_SYSTEM, code: target.kind }], text: target.text } },
+    ];
   }
-  return { extensions, decisions };
+  const all: Extension[] = [
+    { url: 'coverage', valueReference: coverage }, ...subs,
+    ...input.billingCodes.map((c): Extension => ({ url: 'billingCode', valueCoding: c })),
+    { url: 'date', valueDate: input.date }, { url: 'coverage-assertion-id', valueString: input.assertionId },
+  ];
+  all.sort((a, b) => rank(a.url) - rank(b.url));
+  const covered = subs.find((s) => s.url === 'covered')?.valueCode ?? 'indeterminate';
+  const reason = subs.find((s) => s.url === 'reason')?.valueCodeableConcept;
+  const decision: Omit<CoverageDecision, 'orderReference'> = { assertionId: input.assertionId, coverage, covered, billingCodes: input.billingCodes };
+  if (reason?.text) decision.reasonText = reason.text;
+  const code = reason?.coding?.[0]?.code;
+  if (code) decision.reasonCode = code;
+  return { extension: { url: COVERAGE_INFORMATION_URL, extension: all }, decision };
+}
+
+/**
+ * Whether an extension already on the order states the same decision for the same coverage as `fresh` (CRD 2.2
+ * resp-35: no system action unless something is new or changed). The date and the assertion id are the record of
+ * when it was said, not what was said, so they are not compared.
+ */
+export function sameDecision(existing: Extension, fresh: Extension): boolean {
+  const meaning = (e: Extension): string => (Array.isArray(e.extension) ? e.extension : [])
+    .filter((s) => s?.url !== 'date' && s?.url !== 'coverage-assertion-id').map(canonicalJson).sort().join('\n');
+  return existing?.url === COVERAGE_INFORMATION_URL && meaning(existing) === meaning(fresh);
+}
+
+/** JSON with object keys sorted at every level: equal for equal content, whatever order the keys came in. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

@@ -1,9 +1,11 @@
-import type { ActivityDefinition, PlanDefinition, PlanDefinitionAction, RelatedArtifact } from 'fhir/r4';
-import type { Applicability } from './applicability';
+import type { ActivityDefinition, Extension, PlanDefinitionAction, RelatedArtifact } from 'fhir/r4';
+import type { CompiledExpression } from '../fhirpath/evaluate';
+import type { Policy, PolicyRule } from '../knowledge/policies';
+import type { Predicate } from './condition';
 import type { EvidenceLike } from './evidence-summary';
-import type { CompiledExpression } from './fhirpath';
+import type { TextTemplate } from './text-template';
 
-/** A dynamicValue compiled once at load: where the value goes and how it is computed (FHIR R4 dynamicValue). */
+/** A dynamicValue compiled at load: where the value goes and how it is computed (FHIR R4 dynamicValue). */
 export interface CompiledDynamicValue {
   path: string;
   expression: CompiledExpression;
@@ -15,10 +17,19 @@ export interface CompiledActivity {
   dynamicValues: CompiledDynamicValue[];
 }
 
+/** A card text field computed by a dynamicValue (`action.title`, `action.description`, `action.textEquivalent`). */
+export interface CompiledText {
+  field: 'title' | 'description' | 'textEquivalent';
+  /** Where it is in the PlanDefinition, for error reports (never with patient data). */
+  path: string;
+  template: TextTemplate;
+}
+
 /** A PlanDefinition action below the rule: a card, a suggestion, a suggestion's action, or coverage information. */
 export interface CompiledAction {
   action: PlanDefinitionAction;
-  dynamicValues: CompiledDynamicValue[];
+  path: string;
+  texts: CompiledText[];
   activity?: CompiledActivity;
   /** action.documentation with links to knowledge resources (Evidence, Citation) resolved to their URL and title. */
   documentation: RelatedArtifact[];
@@ -26,39 +37,41 @@ export interface CompiledAction {
 }
 
 /**
- * A top-level PlanDefinition action: an event-condition-action rule. It fires on the hooks named by its
- * `named-event` triggers, for each order in scope whose applicability conditions are all true.
+ * A card of a rule. `order` cards act on one order (their suggestions remove or update it) and come once per order;
+ * `policy` cards (guidance, links, the app) come once per call for all the orders the policy governs (CRD dev-24:
+ * cards that name the orders they are about, not the same card once per order).
  */
-export interface CompiledRule {
-  index: number;
-  action: PlanDefinitionAction;
-  hooks: ReadonlySet<string>;
-  applicability: Applicability[];
-  /** ValueSets the conditions test with memberOf(): the order's codings in them are its billing codes. */
-  valueSetUrls: string[];
-  children: CompiledAction[];
+export interface CompiledCard extends CompiledAction {
+  scope: 'order' | 'policy';
 }
 
-/** A PlanDefinition with everything the engine needs per request precomputed. */
-export interface CompiledPlan {
-  resource: PlanDefinition;
-  /** `url|version`, as quoted in coverage assertions and audit. */
-  canonical: string;
+/** A top-level PlanDefinition action, compiled: an event-condition-action rule. */
+export interface CompiledRule {
+  rule: PolicyRule;
+  /** Its applicability conditions that read only the order and the call (`%order`, `%context` …). */
+  appliesTo: Predicate;
+  /** Its conditions that read the member's data (`%coverage`, `%patient`): tested per Coverage; absent when none. */
+  appliesToMember?: Predicate;
+  cards: CompiledCard[];
+  /** The CRD coverage-information template of its coverage-info update action, when it decides coverage. */
+  coverageTemplate?: Extension;
+  /** How restrictive its decision is (not-covered 3, conditional 2, indeterminate 1, covered 0): precedence. */
+  restrictiveness: number;
+}
+
+/** A policy with everything the engine needs per call precomputed. */
+export interface CompiledPolicy {
+  policy: Policy;
   rules: CompiledRule[];
-  /** Display strings for review dates ("7/2025"), computed once. */
+  /** The R4B Evidence the policy is justified by (relatedArtifact type justification), in the policy's order. */
+  evidence: EvidenceLike[];
+  /** Display strings for review dates ("7/2025"). */
   lastReviewed?: string;
   nextReview?: string;
-  /** The R4B Evidence the plan is justified by (relatedArtifact type justification), in the plan's order. */
-  evidence: EvidenceLike[];
-  /** Markdown bullets summarising that evidence from its statistics; `%evidenceSummary` in expressions. */
-  evidenceSummary: string;
-  /** The first study's one-line summary; `%evidenceLead`. */
-  evidenceLead: string;
-  /** The certainty rating the evidence carries ("low"); `%evidenceCertainty`. */
-  evidenceCertainty?: string;
   /**
-   * The `%` variables whose values are fixed for the plan (`%planDefinition`, `%policyReviewed`, `%evidence`, …),
-   * as every card and activity expression sees them; expressions reading only these are evaluated once.
+   * The `%` variables whose values are fixed for the policy (`%planDefinition`, `%policyReviewed`, `%evidence`,
+   * `%evidenceSummary` …), as every card and activity expression sees them; text that reads only these is computed
+   * once (engine/text-template.ts).
    */
   constants: Readonly<Record<string, unknown>>;
 }

@@ -12,15 +12,15 @@ const OPERATIONS: Record<string, Array<{ name: string; definition: string }>> = 
 };
 
 /** The CapabilityStatement: exactly the types, interactions, search parameters and operations served. */
-export function capabilityStatement(repo: KnowledgeRepository, baseUrl: string, date: string): Record<string, unknown> {
+export function capabilityStatement(repo: KnowledgeRepository, baseUrl: string, date: string, publisher: string | undefined): Record<string, unknown> {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
     date,
-    publisher: 'AmeriHealth Caritas VIP Care',
+    ...(publisher ? { publisher } : {}),
     kind: 'instance',
-    software: { name: 'sacroplasty-cds knowledge endpoint' },
-    implementation: { description: 'Read-only FHIR endpoint over the clinical-policy knowledge the CDS service applies', url: `${baseUrl}/fhir` },
+    software: { name: 'payer CRD service knowledge endpoint' },
+    implementation: { description: 'Read-only FHIR endpoint over the clinical-policy catalog the CRD service applies', url: `${baseUrl}/fhir` },
     fhirVersion: ENDPOINT_FHIR_VERSION,
     format: ['application/fhir+json', 'json'],
     rest: [{

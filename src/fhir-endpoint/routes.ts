@@ -4,7 +4,7 @@ import type { ValueSet } from 'fhir/r4';
 import type { KnowledgeBase } from '../knowledge/knowledge-base';
 import { HttpError, badRequest, notFound } from '../http/errors';
 import { baseUrlOf } from '../cds/routes';
-import type { PayerIdentity } from '../cds/coverage';
+import type { Catalog } from '../engine/catalog';
 import { valueSetCodes } from '../knowledge/valueset-index';
 import { applyOperation } from './apply-operation';
 import { FHIR_JSON, capabilityStatement } from './capability';
@@ -14,7 +14,9 @@ import { search } from './search';
 
 export interface FhirRouterDeps {
   knowledge: KnowledgeBase;
-  payer: PayerIdentity;
+  catalog: Catalog;
+  allowDraft: boolean;
+  onExpressionError: (policy: string, path: string, error: unknown) => void;
   now: () => Date;
   newId: () => string;
   publicUrl?: string;
@@ -81,7 +83,7 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
   };
 
   router.get('/fhir/metadata', (req, res) => {
-    send(res, 200, capabilityStatement(repo, baseUrlOf(req, deps.publicUrl), started));
+    send(res, 200, capabilityStatement(repo, baseUrlOf(req, deps.publicUrl), started, deps.knowledge.payer.name));
   });
 
   router.get('/fhir/*segments', (req, res) => {
@@ -128,17 +130,18 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
     send(res, 200, expand(stored.resource as unknown as ValueSet, deps.now()));
   });
 
-  router.post('/fhir/PlanDefinition/:id/\\$apply', (req, res) => {
+  router.post('/fhir/PlanDefinition/:id/\\$apply', async (req, res) => {
     const stored = readOf('PlanDefinition', req.params['id'] ?? '');
-    const plan = deps.knowledge.plans.get(`PlanDefinition/${stored.resource.id}`);
-    if (!plan) throw notFound(`PlanDefinition/${stored.resource.id} is not applicable.`);
+    const policy = deps.catalog.policy(`PlanDefinition/${stored.resource.id}`);
+    if (!policy) throw notFound(`PlanDefinition/${stored.resource.id} is not applicable.`);
     if (!req.is(['application/fhir+json', 'application/json'])) throw new HttpError(415, 'not-supported', 'Send Parameters as application/fhir+json.');
     const base = baseUrlOf(req, deps.publicUrl);
-    const requestGroup = applyOperation(plan, req.body, {
-      knowledge: deps.knowledge,
-      payer: deps.payer,
+    const requestGroup = await applyOperation(policy, req.body, {
+      catalog: deps.catalog,
+      allowDraft: deps.allowDraft,
       now: deps.now,
       newId: deps.newId,
+      onExpressionError: deps.onExpressionError,
       resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
     });
     send(res, 200, requestGroup);

@@ -37,6 +37,19 @@ export const EXT_ASSOCIATED_RESOURCE = `${ENGINE_EXTENSION_BASE}cds-associated-r
 /** On a PlanDefinition: when the publisher will next review the policy (no R4 element exists). */
 export const EXT_NEXT_REVIEW_DATE = `${ENGINE_EXTENSION_BASE}artifact-nextReviewDate`;
 
+/**
+ * On a PlanDefinition: this policy is the payer's default rule (valueBoolean true), applied on the primary hooks to
+ * every order no other policy governs (CRD 2.2 hook-16, resp-29: a decision for every order in scope).
+ */
+export const EXT_CATALOG_DEFAULT = `${ENGINE_EXTENSION_BASE}catalog-default`;
+/**
+ * On a PlanDefinition: its precedence when two active policies govern the same order (valueInteger; higher wins;
+ * default 0). Between equal precedences the most restrictive decision wins (README "Policy precedence").
+ */
+export const EXT_POLICY_PRECEDENCE = `${ENGINE_EXTENSION_BASE}policy-precedence`;
+/** On an R4B Evidence.variableDefinition: the statistic category (valueCoding) its figures are reported under. */
+export const EXT_EVIDENCE_MEASURE = `${ENGINE_EXTENSION_BASE}evidence-measure`;
+
 /** On an R4B Evidence.statistic: when the figure was measured (valueQuantity, UCUM time; 0 = before the procedure). */
 export const EXT_EVIDENCE_TIMEPOINT = `${ENGINE_EXTENSION_BASE}evidence-timepoint`;
 /** On an R4B Evidence.statistic: the arm or subgroup the figure is about (valueString). */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 
 /** FHIR issue-type codes this service uses (http://hl7.org/fhir/issue-type). */
 export type IssueCode = 'invalid' | 'structure' | 'required' | 'value' | 'not-found' | 'not-supported' | 'too-costly'
-  | 'security' | 'login' | 'exception' | 'timeout' | 'processing' | 'incomplete' | 'too-long' | 'throttled';
+  | 'security' | 'login' | 'exception' | 'timeout' | 'processing' | 'incomplete' | 'too-long' | 'throttled' | 'business-rule';
 
 /** An HTTP error rendered to the client as a FHIR OperationOutcome (Medplum-style typed errors). */
 export class HttpError extends Error {

@@ -1,26 +1,33 @@
-import type { FhirResource, PlanDefinition, ValueSet } from 'fhir/r4';
-import type { CompiledPlan } from '../engine/model';
+import type { FhirResource, ValueSet } from 'fhir/r4';
 import { CanonicalIndex } from './canonical-index';
 import type { CanonicalResource } from './canonical-index';
-import { compilePlan } from './compile-plan';
+import { CodeIndex } from './code-index';
+import type { IndexedRule } from './code-index';
+import { checkHookService } from './hook-services';
+import type { HookService } from './hook-services';
+import { readPayer } from './payer';
+import type { PayerIdentity } from './payer';
+import { displayMonth, inForce, isPastReview, readPolicy } from './policies';
+import type { Policy } from './policies';
+import { checkPolicyActions, checkReviewDates } from './policy-checks';
 import { KnowledgeLoadError } from './problems';
 import type { KnowledgeProblem } from './problems';
-import { readJsonFiles } from './read-json-files';
-import { checkServiceDefinition } from './service-definition';
-import type { ServiceDefinition } from './service-definition';
+import { readJsonFiles, TEST_CASE_FOLDER } from './read-json-files';
+import { checkKnowledgeRules } from './rules';
 import { indexValueSet, valueSetCodes } from './valueset-index';
 import type { IndexedValueSet } from './valueset-index';
-import { EXT_NEXT_REVIEW_DATE } from '../fhir/constants';
-import { checkKnowledgeRules } from './rules';
 
-/** A CDS service with the PlanDefinition it applies, resolved. */
+/** A CDS service as loaded: its declaration and the file it came from. */
 export interface LoadedService {
-  definition: ServiceDefinition;
-  plan: CompiledPlan;
+  definition: HookService;
   file: string;
 }
 
-/** Everything loaded from `fhir-resources/` and `cds-services/`, checked, compiled and indexed. Read-only at run time. */
+/**
+ * The payer's whole knowledge, from `fhir-resources/` and `cds-services/`: every resource, the policy catalog
+ * (one entry per PlanDefinition), the index from order codes to candidate rules, the payer's identity and one
+ * CDS service per hook. Checked and indexed once at load; read-only at run time.
+ */
 export interface KnowledgeBase {
   /** Every resource, keyed `Type/id`. */
   resources: ReadonlyMap<string, FhirResource>;
@@ -28,10 +35,17 @@ export interface KnowledgeBase {
   files: ReadonlyMap<string, string>;
   canonicals: CanonicalIndex;
   valueSets: ReadonlyMap<string, IndexedValueSet>;
-  plans: ReadonlyMap<string, CompiledPlan>;
+  /** The catalog: every PlanDefinition, keyed `PlanDefinition/id` (in force or not: see `inForce`). */
+  policies: ReadonlyMap<string, Policy>;
+  /** The payer's default rule (CRD hook-16: a decision for orders no policy governs), when the catalog has one. */
+  defaultPolicy?: Policy;
+  index: CodeIndex;
+  payer: PayerIdentity;
+  /** Services by id, and by their old ids (aliases). */
   services: ReadonlyMap<string, LoadedService>;
-  /** Things an operator should know that do not stop the start (e.g. a policy past its review date). */
-  warnings: string[];
+  aliases: ReadonlyMap<string, string>;
+  /** Things an operator should know that do not stop the start (a review due, codes two policies share). */
+  warnings: KnowledgeProblem[];
 }
 
 export interface LoadOptions {
@@ -39,12 +53,16 @@ export interface LoadOptions {
   servicesDir: string;
   /** "Today" for review-date warnings; tests pin it. */
   now?: Date;
+  /** PAYER_IDENTIFIERS: identifiers and references of this payer beyond its Organization resource. */
+  payerIdentifiers?: readonly string[];
+  /** POLICY_ALLOW_DRAFT: overlaps between draft policies are reported too when drafts may fire. */
+  allowDraft?: boolean;
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const CANONICAL_TYPES: ReadonlySet<string> = new Set([
   'PlanDefinition', 'ActivityDefinition', 'ValueSet', 'CodeSystem', 'Library', 'Evidence', 'EvidenceVariable', 'Citation',
-  'StructureDefinition', 'Questionnaire', 'ConceptMap',
+  'StructureDefinition', 'Questionnaire', 'ConceptMap', 'NamingSystem',
 ]);
 
 function checkResourceShape(json: unknown, file: string, problems: KnowledgeProblem[]): FhirResource | undefined {
@@ -58,7 +76,7 @@ function checkResourceShape(json: unknown, file: string, problems: KnowledgeProb
     return undefined;
   }
   if (typeof r.id !== 'string' || !FHIR_ID.test(r.id)) problems.push({ file, path: `${r.resourceType}.id`, message: 'an id of 1–64 letters, digits, "-" or "." is required' });
-  if (CANONICAL_TYPES.has(r.resourceType) && typeof r.url !== 'string') problems.push({ file, path: `${r.resourceType}.url`, message: 'a canonical url is required' });
+  if (CANONICAL_TYPES.has(r.resourceType) && r.resourceType !== 'NamingSystem' && typeof r.url !== 'string') problems.push({ file, path: `${r.resourceType}.url`, message: 'a canonical url is required' });
   return json as FhirResource;
 }
 
@@ -71,32 +89,52 @@ function checkValueSet(vs: ValueSet, file: string, problems: KnowledgeProblem[])
   if (valueSetCodes(vs).length === 0) problems.push({ file, path: 'ValueSet', message: 'has no codes (give compose.include.concept or an expansion)' });
 }
 
-/** The month after a partial date ("2026-11" → 2026-12-01): a review due in November is overdue from December. */
-function endOfPeriod(date: string): Date {
-  const [y = '0', m, d] = date.split('-');
-  if (d) return new Date(Date.UTC(Number(y), Number(m) - 1, Number(d) + 1));
-  if (m) return new Date(Date.UTC(Number(y), Number(m), 1));
-  return new Date(Date.UTC(Number(y) + 1, 0, 1));
-}
-
-/** Whether a plan's next review date has passed (it still applies; operators are told). */
-export function isPastReview(plan: PlanDefinition, now: Date): boolean {
-  const next = plan.extension?.find((e) => e.url === EXT_NEXT_REVIEW_DATE)?.valueDate;
-  return next !== undefined && now >= endOfPeriod(next);
+/**
+ * Codes two policies in force both index on the same hook: which one governs an order with that code is settled
+ * by precedence (README "Policy precedence"), and the payer should know it happens. One warning per pair.
+ */
+function overlapWarnings(policies: readonly Policy[], now: Date, allowDraft: boolean): KnowledgeProblem[] {
+  const owners = new Map<string, Set<Policy>>();
+  for (const p of policies) {
+    if (p.role === 'default' || !inForce(p, now, allowDraft)) continue;
+    for (const rule of p.rules) for (const key of rule.requirement?.codes ?? []) {
+      const set = owners.get(key) ?? new Set<Policy>();
+      set.add(p);
+      owners.set(key, set);
+    }
+  }
+  const pairs = new Map<string, { a: Policy; b: Policy; codes: string[] }>();
+  for (const [key, set] of owners) {
+    const list = [...set].sort((x, y) => x.key.localeCompare(y.key));
+    for (let i = 0; i < list.length; i++) for (let j = i + 1; j < list.length; j++) {
+      const a = list[i] as Policy;
+      const b = list[j] as Policy;
+      const id = `${a.key} ${b.key}`;
+      const entry = pairs.get(id) ?? { a, b, codes: [] };
+      entry.codes.push(key);
+      pairs.set(id, entry);
+    }
+  }
+  return [...pairs.values()].map(({ a, b, codes }) => ({
+    file: a.file,
+    path: 'PlanDefinition.action.condition',
+    message: `${a.key} and ${b.key} both govern ${codes.slice(0, 3).join(', ')}${codes.length > 3 ? ` and ${codes.length - 3} more codes` : ''}: an order with these codes is decided by the higher policy-precedence, then by the more restrictive decision`,
+  }));
 }
 
 /**
- * Loads, checks, compiles and indexes the knowledge. Any problem stops the load with a message naming each file,
+ * Loads, checks, analyses and indexes the knowledge. Any problem stops the load with a message naming each file,
  * the path in it and what is wrong — the service then refuses to start rather than apply half a policy.
  */
 export function loadKnowledge(options: LoadOptions): KnowledgeBase {
   const problems: KnowledgeProblem[] = [];
+  const warnings: KnowledgeProblem[] = [];
   const resources = new Map<string, FhirResource>();
   const files = new Map<string, string>();
   const canonicals = new CanonicalIndex();
   const seenCanonical = new Map<string, string>();
 
-  for (const { file, json } of readJsonFiles(options.knowledgeDir, problems)) {
+  for (const { file, json } of readJsonFiles(options.knowledgeDir, problems, { skipFolders: [TEST_CASE_FOLDER] })) {
     const resource = checkResourceShape(json, file, problems);
     if (!resource) continue;
     const key = `${resource.resourceType}/${resource.id ?? ''}`;
@@ -129,43 +167,66 @@ export function loadKnowledge(options: LoadOptions): KnowledgeBase {
   }
   const lookup = (canonical: string): IndexedValueSet | undefined => valueSets.get(canonical);
 
-  const plans = new Map<string, CompiledPlan>();
-  const warnings: string[] = [];
   const now = options.now ?? new Date();
+  const allowDraft = options.allowDraft ?? false;
+  const policies = new Map<string, Policy>();
+  let defaultPolicy: Policy | undefined;
   for (const [key, r] of resources) {
     if (r.resourceType !== 'PlanDefinition') continue;
-    const compiled = compilePlan(r, files.get(key) ?? key, problems, canonicals, lookup);
-    plans.set(key, compiled);
-    if (isPastReview(r, now)) {
-      warnings.push(`${key} (${r.title ?? r.name ?? ''}) is past its next review date (${compiled.nextReview ?? '?'}); it still applies — schedule the review.`);
+    const policy = readPolicy(r, files.get(key) ?? key, lookup, problems);
+    checkPolicyActions(policy, canonicals, problems);
+    checkReviewDates(policy, warnings);
+    policies.set(key, policy);
+    if (policy.role === 'default') {
+      if (defaultPolicy) problems.push({ file: policy.file, path: 'PlanDefinition.extension(catalog-default)', message: `only one default rule may exist; ${defaultPolicy.key} is one already` });
+      else defaultPolicy = policy;
+    }
+    if (isPastReview(policy, now)) {
+      warnings.push({ file: policy.file, path: 'PlanDefinition.extension(artifact-nextReviewDate)', message: `${key} (${r.title ?? r.name ?? ''}) is past its next review date (${displayMonth(policy.nextReviewDate) ?? '?'}); it still applies — schedule the review` });
     }
   }
+  warnings.push(...overlapWarnings([...policies.values()], now, allowDraft));
+
+  const rules: IndexedRule[] = [...policies.values()].filter((p) => p.role === 'policy').flatMap((p) => p.rules.map((r) => ({
+    ref: { policy: p.key, rule: r.index }, hooks: r.hooks, requirement: r.requirement, types: r.types,
+  })));
+  const index = new CodeIndex(rules);
+  const payer = readPayer(resources, files, options.payerIdentifiers ?? [], problems);
 
   const services = new Map<string, LoadedService>();
+  const aliases = new Map<string, string>();
+  const hooks = new Map<string, string>();
   for (const { file, json } of readJsonFiles(options.servicesDir, problems)) {
-    const issues = checkServiceDefinition(json);
+    const issues = checkHookService(json);
     if (issues.length > 0) {
       for (const i of issues) problems.push({ file, path: i.path, message: i.message });
       continue;
     }
-    const definition = json as ServiceDefinition;
-    if (services.has(definition.id)) {
-      problems.push({ file, path: 'id', message: `service id "${definition.id}" is already declared in ${services.get(definition.id)?.file ?? '?'}` });
+    const definition = json as HookService;
+    const taken = services.get(definition.id)?.file ?? (aliases.has(definition.id) ? 'an alias' : undefined);
+    if (taken) {
+      problems.push({ file, path: 'id', message: `service id "${definition.id}" is already declared in ${taken}` });
       continue;
     }
-    const planResource = canonicals.resolve<PlanDefinition>(definition.planDefinition, 'PlanDefinition');
-    const plan = planResource ? plans.get(`PlanDefinition/${planResource.id ?? ''}`) : undefined;
-    if (!plan) {
-      problems.push({ file, path: 'planDefinition', message: `${definition.planDefinition} does not resolve to a loaded PlanDefinition` });
+    const sameHook = hooks.get(definition.hook);
+    if (sameHook) {
+      problems.push({ file, path: 'hook', message: `${sameHook} already serves ${definition.hook}: one service per hook answers for the whole catalog (CRD found-15)` });
       continue;
     }
-    if (!plan.rules.some((rule) => rule.hooks.has(definition.hook))) {
-      problems.push({ file, path: 'hook', message: `${definition.planDefinition} has no rule triggered by ${definition.hook}` });
-      continue;
+    hooks.set(definition.hook, file);
+    services.set(definition.id, { definition, file });
+    for (const alias of definition.aliases ?? []) {
+      if (services.has(alias) || aliases.has(alias)) problems.push({ file, path: 'aliases', message: `"${alias}" is already a service id or alias` });
+      else aliases.set(alias, definition.id);
     }
-    services.set(definition.id, { definition, plan, file });
   }
+  for (const [alias] of aliases) if (services.has(alias)) problems.push({ file: '(services)', path: 'aliases', message: `"${alias}" is both a service id and an alias` });
 
   if (problems.length > 0) throw new KnowledgeLoadError(problems);
-  return { resources, files, canonicals, valueSets, plans, services, warnings };
+  return { resources, files, canonicals, valueSets, policies, ...(defaultPolicy ? { defaultPolicy } : {}), index, payer, services, aliases, warnings };
+}
+
+/** A warning as one readable line (start-up log, `npm run validate`). */
+export function warningText(w: KnowledgeProblem): string {
+  return `${w.file} ${w.path}: ${w.message}`;
 }

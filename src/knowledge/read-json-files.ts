@@ -8,14 +8,23 @@ export interface JsonFile {
   json: unknown;
 }
 
-/** Reads every `*.json` file below `dir` (sorted, so load order and messages are stable). */
-export function readJsonFiles(dir: string, problems: KnowledgeProblem[], displayRoot = process.cwd()): JsonFile[] {
+/** Folders under the knowledge that hold policy test cases (knowledge/test-cases.ts), not FHIR resources. */
+export const TEST_CASE_FOLDER = 'test-cases';
+
+/**
+ * Reads every `*.json` file below `dir` (sorted, so load order and messages are stable), skipping folders named in
+ * `skipFolders`, or reading only inside them when `onlyFolders` is given.
+ */
+export function readJsonFiles(dir: string, problems: KnowledgeProblem[], options: { displayRoot?: string; skipFolders?: readonly string[]; onlyInFolders?: readonly string[] } = {}): JsonFile[] {
+  const displayRoot = options.displayRoot ?? process.cwd();
   const out: JsonFile[] = [];
-  const walk = (folder: string): void => {
+  const walk = (folder: string, inside: boolean): void => {
     for (const name of readdirSync(folder).sort()) {
       const full = join(folder, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else if (name.endsWith('.json')) {
+      if (statSync(full).isDirectory()) {
+        if (options.skipFolders?.includes(name)) continue;
+        walk(full, inside || (options.onlyInFolders?.includes(name) ?? false));
+      } else if (name.endsWith('.json') && (!options.onlyInFolders || inside)) {
         const file = relative(displayRoot, full) || full;
         try {
           out.push({ file, json: JSON.parse(readFileSync(full, 'utf8')) as unknown });
@@ -26,7 +35,7 @@ export function readJsonFiles(dir: string, problems: KnowledgeProblem[], display
     }
   };
   try {
-    walk(dir);
+    walk(dir, false);
   } catch (e) {
     problems.push({ file: dir, path: '(folder)', message: `cannot be read: ${(e as Error).message}` });
   }

@@ -1,6 +1,6 @@
 import type { FhirResource, PlanDefinition, PlanDefinitionAction, RelatedArtifact, ValueSet } from 'fhir/r4';
 import type { CanonicalIndex } from './canonical-index';
-import { codeKey } from './code-systems';
+import { codeKey } from '../fhirpath/code-key';
 import type { KnowledgeProblem } from './problems';
 
 /** The resources being checked, keyed `Type/id`, with the file each came from. */

@@ -1,5 +1,5 @@
 import type { ValueSet, ValueSetExpansionContains } from 'fhir/r4';
-import { codeKey } from './code-systems';
+import { codeKey } from '../fhirpath/code-key';
 
 /** A ValueSet's member codes, indexed for constant-time local membership tests (no terminology server). */
 export interface IndexedValueSet {

@@ -30,6 +30,7 @@ export class Metrics {
   });
   readonly authFailures = new Counter({ name: 'cds_auth_failures_total', help: 'CDS client JWTs refused', registers: [this.registry] });
   readonly knowledgePastReview = new Gauge({ name: 'cds_knowledge_past_review', help: 'Policies (PlanDefinitions) past their next review date', registers: [this.registry] });
+  readonly expressionErrors = new Counter({ name: 'cds_knowledge_expression_errors_total', help: 'FHIRPath expressions of the knowledge that failed at run time, by policy (a knowledge bug; logged once per expression)', labelNames: ['policy'] as const, registers: [this.registry] });
   readonly storageWriteFailures = new Counter({ name: 'cds_storage_write_failures_total', help: 'Writes the service could not hand to storage (logged)', labelNames: ['what'] as const, registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {

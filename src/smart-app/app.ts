@@ -11,30 +11,47 @@ import { alternativesPanel, conceptText, codesText, decisionPanel, evidencePanel
 
 type Json = Record<string, unknown>;
 interface Action { title?: string; description?: string; code?: Array<{ coding?: Array<{ code?: string }> }>; type?: { coding?: Array<{ code?: string }> }; resource?: { reference?: string }; action?: Action[] }
-interface AppContext { decision?: string; order?: string; planDefinition?: string }
+/** The card's appContext: one order (`decision`, `order`), or a policy card's several (`decisions`, `orders`). */
+interface AppContext { decision?: string; order?: string; decisions?: string[]; orders?: string[]; planDefinition?: string }
 
 const COVERAGE_INFO = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
 
-/** Knowledge shared by the about view and the decision view, read from this service's /fhir endpoint. */
+/** The policy a launch is about, read from this service's /fhir endpoint, with its evidence and alternatives. */
 interface Knowledge {
   plan: Json;
   evidence: EvidenceLike[];
   activities: Map<string, Json>;
 }
 
-async function loadKnowledge(planId: string | undefined): Promise<Knowledge> {
-  const plans = await api.search('PlanDefinition', 'status=active');
-  const plan = plans.find((p) => p['id'] === planId) ?? plans[0];
-  if (!plan) throw new Error('The plan publishes no active policy.');
+/** Which policy: the PlanDefinition id the card's appContext names, else the canonical the decision was made under. */
+interface PlanRef { id?: string; canonical?: string }
+
+async function loadKnowledge(ref: PlanRef): Promise<Knowledge> {
+  const found = ref.id ? await api.read('PlanDefinition', ref.id).catch((e: unknown) => {
+    if (e instanceof api.NotFoundError) return undefined;
+    throw e;
+  }) : ref.canonical ? (await api.search('PlanDefinition', `url=${encodeURIComponent(ref.canonical)}`))[0] : undefined;
+  if (!found) throw new Error(`The plan does not publish the policy this card is about (${ref.id ?? ref.canonical ?? 'none named'}).`);
   const [evidence, activities] = await Promise.all([api.search('Evidence'), api.search('ActivityDefinition')]);
-  const justified = ((plan['relatedArtifact'] as Array<{ type?: string; resource?: string }> | undefined) ?? [])
+  const justified = ((found['relatedArtifact'] as Array<{ type?: string; resource?: string }> | undefined) ?? [])
     .filter((a) => a.type === 'justification' && a.resource).map((a) => (a.resource ?? '').split('|')[0]);
   const byUrl = new Map(evidence.map((e) => [str(e['url']), e]));
   return {
-    plan,
+    plan: found,
     evidence: justified.map((u) => byUrl.get(u ?? '')).filter((e): e is Json => !!e) as unknown as EvidenceLike[],
     activities: new Map(activities.flatMap((a) => [[`${str(a['url'])}|${str(a['version'])}`, a], [str(a['url']), a]])),
   };
+}
+
+/** The payer's published policies (not its default rule), for the view opened outside a launch. */
+async function catalogView(root: HTMLElement, note?: string): Promise<void> {
+  const plans = (await api.search('PlanDefinition', 'status=active'))
+    .filter((p) => !((p['extension'] as Array<{ url?: string }> | undefined) ?? []).some((e) => e.url?.endsWith('/catalog-default')));
+  mount(root, h('main', { 'data-testid': 'about' },
+    h('h1', {}, 'Plan coverage policies'),
+    note && h('p', { class: 'notice' }, note),
+    h('p', {}, 'Open this app from the plan\'s card in your EHR to see the decision for a specific order. The plan\'s clinical policies:'),
+    h('ul', { 'data-testid': 'policy-list' }, ...plans.map((p) => h('li', {}, h('a', { href: policyUrl(p) }, str(p['title'])), ` — ${str(p['publisher'])}, version ${str(p['version'])}`)))));
 }
 
 const policyUrl = (plan: Json): string => `/policies/${str(plan['id'])}`;
@@ -73,6 +90,7 @@ function canCreate(scopes: string, type: string): boolean {
   return new RegExp(`(^|\\s)(patient|user)/(${t}|\\*)\\.(\\*|write|[cruds]*c[cruds]*)(\\s|$)`).test(scopes);
 }
 
+/** One policy, when a launch names it but no order of it can be shown. */
 function aboutView(root: HTMLElement, k: Knowledge, note?: string): void {
   const p = k.plan;
   const alternatives = [...new Set(k.activities.values())];
@@ -86,31 +104,39 @@ function aboutView(root: HTMLElement, k: Knowledge, note?: string): void {
     evidencePanel(k.evidence, overallCertainty(k.evidence))));
 }
 
-async function findOrder(client: Client, root: HTMLElement, ctx: AppContext, k: Knowledge): Promise<Json | undefined> {
-  const explicit = ctx.order ?? ((client.getState('tokenResponse.fhirContext') as Array<{ reference?: string }> | undefined) ?? [])
-    .map((c) => c.reference).find((r) => r?.startsWith('ServiceRequest/'));
-  if (explicit) return client.request<Json>(explicit);
-  // No context: search the patient's orders with the codes of the ValueSets the plan's rules test, and let the
-  // user choose (smart.md "Fallbacks").
-  const urls = [...JSON.stringify(k.plan['action'] ?? []).matchAll(/memberOf\(\\?'([^'\\]+)\\?'\)/g)].map((m) => m[1] ?? '');
-  const expansions = await Promise.all(urls.map((u) => api.expandUrl(u)));
-  const codes = expansions.flatMap((vs) => ((vs['expansion'] as { contains?: Array<{ system?: string; code?: string }> } | undefined)?.contains ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`));
-  if (codes.length === 0) return undefined;
-  const bundle = await client.request<{ entry?: Array<{ resource: Json }> }>(`ServiceRequest?patient=${encodeURIComponent(client.getPatientId() ?? '')}&code=${encodeURIComponent(codes.join(','))}`);
-  const orders = (bundle.entry ?? []).map((e) => e.resource);
-  if (orders.length <= 1) return orders[0];
+/** Lets the user choose among several orders (smart.md "Fallbacks"). */
+async function pickOrder(client: Client, root: HTMLElement, orders: Array<{ order: Json; title: string }>): Promise<Json | undefined> {
+  if (orders.length <= 1) return orders[0]?.order;
   const patient = await client.request<Json>(`Patient/${encodeURIComponent(client.getPatientId() ?? '')}`).catch(() => undefined);
   const needBanner = client.getState('tokenResponse.need_patient_banner') !== false;
   return new Promise((resolve) => {
     mount(root, needBanner && patient && patientBanner(patient), h('main', { 'data-testid': 'order-picker' },
       h('h1', {}, 'Which order?'),
-      h('p', {}, 'This patient has several sacroplasty orders. Choose one to see the plan\'s decision.'),
-      h('ul', { class: 'picker' }, ...orders.map((o) => {
-        const b = h('button', { type: 'button' }, `${conceptText(o['code'] as never)} (${codesText(o['code'] as never)}) — ${str(o['status'])}, ${str(o['authoredOn']).slice(0, 10)}`);
+      h('p', {}, 'This patient has several orders the plan\'s policies apply to. Choose one to see the plan\'s decision.'),
+      h('ul', { class: 'picker' }, ...orders.map(({ order: o, title }) => {
+        const b = h('button', { type: 'button' }, `${conceptText(o['code'] as never)} (${codesText(o['code'] as never)}) — ${str(o['status'])}, ${str(o['authoredOn']).slice(0, 10)} — ${title}`);
         b.addEventListener('click', () => resolve(o));
         return h('li', {}, b);
       }))));
   });
+}
+
+/**
+ * The order the launch is about: the one appContext or fhirContext names; else the patient's orders that one of
+ * the plan's policies governs (the service matches them; nothing is decided or stored), the user choosing when
+ * there are several.
+ */
+async function findOrder(client: Client, root: HTMLElement, ctx: AppContext): Promise<Json | undefined> {
+  const explicit = ctx.order ?? ((client.getState('tokenResponse.fhirContext') as Array<{ reference?: string }> | undefined) ?? [])
+    .map((c) => c.reference).find((r) => r?.startsWith('ServiceRequest/'));
+  if (explicit) return client.request<Json>(explicit);
+  const bundle = await client.request<{ entry?: Array<{ resource: Json }> }>(`ServiceRequest?patient=${encodeURIComponent(client.getPatientId() ?? '')}&_count=100`);
+  const orders = (bundle.entry ?? []).map((e) => e.resource).filter((r) => r['resourceType'] === 'ServiceRequest');
+  if (orders.length === 0) return undefined;
+  const matches = await api.match(orders);
+  const governed = matches.map((m) => ({ order: orders.find((o) => `ServiceRequest/${str(o['id'])}` === m.order), title: m.title }))
+    .filter((m): m is { order: Json; title: string } => m.order !== undefined);
+  return pickOrder(client, root, governed);
 }
 
 function confirmAndOrder(client: Client, alt: Alternative, result: HTMLElement): void {
@@ -127,7 +153,7 @@ function confirmAndOrder(client: Client, alt: Alternative, result: HTMLElement):
     const resource = { ...alt.resource };
     delete resource['id'];
     client.create(resource as never).then((created: Json) => {
-      mount(result, h('p', { class: 'ok' }, `Draft order created in the EHR: ${String(created['resourceType'] ?? resource['resourceType'])}/${str(created['id'])}. Review and sign it there, and remove the sacroplasty order if you no longer want it.`));
+      mount(result, h('p', { class: 'ok' }, `Draft order created in the EHR: ${String(created['resourceType'] ?? resource['resourceType'])}/${str(created['id'])}. Review and sign it there, and remove the order the policy does not cover if you no longer want it.`));
     }).catch((err: unknown) => {
       const problem = classify(err, 'order');
       mount(result, h('p', { class: 'error', role: 'alert' }, `${problem.title}. ${problem.message}`));
@@ -138,20 +164,29 @@ function confirmAndOrder(client: Client, alt: Alternative, result: HTMLElement):
 }
 
 async function decisionView(client: Client, root: HTMLElement, ctx: AppContext): Promise<void> {
-  const k = await loadKnowledge(ctx.planDefinition);
-  const order = await findOrder(client, root, ctx, k);
+  const recorded = ctx.decision ? await api.decision(ctx.decision).catch((e: unknown) => {
+    if (e instanceof api.NotFoundError) return undefined;
+    throw e;
+  }) : undefined;
+  const order = await findOrder(client, root, ctx);
+  // The policy: as the card named it, else as the decision on record says, else the one that governs the order.
+  const planId = ctx.planDefinition ?? (recorded || !order ? undefined : (await api.match([order]))[0]?.planDefinition);
+  if (!planId && !recorded) {
+    await catalogView(root, order
+      ? 'None of the plan\'s policies applies to this order, so there is no decision to show.'
+      : 'No order one of the plan\'s policies applies to was found for this patient, so there is no decision to show.');
+    return;
+  }
+  const k = await loadKnowledge({ ...(planId ? { id: planId } : {}), ...(recorded ? { canonical: recorded.policy } : {}) });
   if (!order) {
-    aboutView(root, k, 'No sacroplasty order was found for this patient, so there is no decision to show. The policy is below.');
+    aboutView(root, k, `No order under ${str(k.plan['title'])} was found for this patient, so there is no decision to show. The policy is below.`);
     return;
   }
   const patientId = client.getPatientId() ?? String((order['subject'] as { reference?: string } | undefined)?.reference ?? '').replace('Patient/', '');
   const [patient, coverage, stored] = await Promise.all([
     client.request<Json>(`Patient/${patientId}`),
     client.request<{ entry?: Array<{ resource: Json }> }>(`Coverage?patient=${encodeURIComponent(patientId)}`).catch(() => ({ entry: [] as Array<{ resource: Json }> })),
-    ctx.decision ? api.decision(ctx.decision).catch((e: unknown) => {
-      if (e instanceof api.NotFoundError) return undefined;
-      throw e;
-    }) : Promise.resolve(undefined),
+    Promise.resolve(recorded),
   ]);
   const coverages = (coverage.entry ?? []).map((e) => e.resource).filter((c) => c['resourceType'] === 'Coverage');
   const rg = await api.apply(str(k.plan['id']), `Patient/${patientId}`, [order, ...coverages], client.getFhirUser() ?? undefined);
@@ -198,7 +233,7 @@ async function main(): Promise<void> {
   const launched = params.has('code') || params.has('state') || sessionStorage.getItem('SMART_KEY');
   if (!launched) {
     try {
-      aboutView(root, await loadKnowledge(undefined));
+      await catalogView(root);
     } catch (err) {
       showProblem(root, classify(err, 'app'));
     }
@@ -211,6 +246,9 @@ async function main(): Promise<void> {
     if (typeof raw === 'string' && raw) {
       try { ctx = JSON.parse(raw) as AppContext; } catch { ctx = {}; }
     }
+    // A policy card covering several orders: show the first; the picker below offers the others.
+    ctx.decision ??= Array.isArray(ctx.decisions) ? ctx.decisions[0] : undefined;
+    ctx.order ??= Array.isArray(ctx.orders) ? ctx.orders[0] : undefined;
     await decisionView(client, root, ctx);
   } catch (err) {
     showProblem(root, classify(err, 'app'));

@@ -1,4 +1,4 @@
-import { painSeries } from '../engine/evidence-summary';
+import { chartedMeasure, measureSeries, studyLabel } from '../engine/evidence-summary';
 import type { EvidenceLike } from '../engine/evidence-summary';
 import { h, s } from './dom';
 
@@ -14,27 +14,41 @@ const MAX_HOURS = 21900;
 const plotWidth = W - PAD.left - PAD.right - 90; // the last 90 px hold "time not reported"
 const x = (hours: number | undefined): number =>
   hours === undefined ? W - PAD.right - 20 : PAD.left + (Math.log10(1 + Math.min(hours, MAX_HOURS)) / Math.log10(1 + MAX_HOURS)) * plotWidth;
-const y = (vas: number): number => PAD.top + (1 - vas / 10) * (H - PAD.top - PAD.bottom);
+
+/** A round axis top above the largest value: 10 for VAS scores, 60 for an ODI of 48, 100 for percentages. */
+function axisTop(max: number): number {
+  if (max <= 0) return 1;
+  const step = 10 ** Math.floor(Math.log10(max));
+  return Math.ceil(max / step) * step;
+}
 
 /**
- * Pain (VAS 0–10) over time, one line per study that reports a before/after series, drawn as SVG by the app
- * (no charting library, no CDN). Time is on a log axis; follow-ups the policy gives no time for sit in their own
- * column. The evidence table above carries the same numbers as text.
+ * The measure the studies most often report over time (chartedMeasure: pain on a VAS for one policy, a disability
+ * index for another), one line per study with a before/after series, drawn as SVG by the app (no charting
+ * library, no CDN). Time is on a log axis; follow-ups the study gives no time for sit in their own column. The
+ * evidence table carries the same numbers as text. Nothing is drawn when no study reports a series.
  */
-export function painChart(evidence: EvidenceLike[]): HTMLElement {
-  const series = evidence.map((e) => ({ e, ...painSeries(e) })).filter((x) => x.points.length >= 2);
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'chart-title chart-desc', 'data-testid': 'pain-chart', class: 'chart' },
-    s('title', { id: 'chart-title' }, 'Pain scores (VAS) before and after sacroplasty, by study'),
-    s('desc', { id: 'chart-desc' }, series.map((x) => `${x.e.title ?? ''}: ${x.points.map((p) => p.value).join(', ')}`).join('; ')));
-  for (let v = 0; v <= 10; v += 2) {
-    svg.append(s('line', { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: 'grid' }), s('text', { x: PAD.left - 8, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, v));
+export function evidenceChart(evidence: EvidenceLike[]): HTMLElement | undefined {
+  const charted = chartedMeasure(evidence);
+  if (!charted) return undefined;
+  const { measure, unit } = charted;
+  const series = evidence.map((e) => ({ e, ...measureSeries(e, measure) })).filter((p) => p.points.length >= 2);
+  const top = axisTop(Math.max(...series.flatMap((p) => p.points.map((q) => q.value))));
+  const y = (v: number): number => PAD.top + (1 - v / top) * (H - PAD.top - PAD.bottom);
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'chart-title chart-desc', 'data-testid': 'evidence-chart', class: 'chart' },
+    s('title', { id: 'chart-title' }, `${measure.label} before and after, by study`),
+    s('desc', { id: 'chart-desc' }, series.map((p) => `${p.e.title ?? ''}: ${p.points.map((q) => q.value).join(', ')}`).join('; ')));
+  for (let i = 0; i <= 5; i++) {
+    const v = (top / 5) * i;
+    svg.append(s('line', { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: 'grid' }), s('text', { x: PAD.left - 8, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, Number(v.toFixed(2))));
   }
   for (const [hours, label] of TICKS) svg.append(s('text', { x: x(hours), y: H - PAD.bottom + 18, 'text-anchor': 'middle', class: 'tick' }, label));
   svg.append(s('text', { x: x(undefined), y: H - PAD.bottom + 18, 'text-anchor': 'middle', class: 'tick' }, 'time n/r'));
-  svg.append(s('text', { x: 12, y: PAD.top + (H - PAD.top - PAD.bottom) / 2, transform: `rotate(-90 12 ${PAD.top + (H - PAD.top - PAD.bottom) / 2})`, 'text-anchor': 'middle', class: 'axis' }, 'VAS pain (0–10)'));
+  const axisLabel = unit ? `${measure.label} (${unit})` : measure.label;
+  svg.append(s('text', { x: 12, y: PAD.top + (H - PAD.top - PAD.bottom) / 2, transform: `rotate(-90 12 ${PAD.top + (H - PAD.top - PAD.bottom) / 2})`, 'text-anchor': 'middle', class: 'axis' }, axisLabel));
   series.forEach((item, i) => {
     const color = COLORS[i % COLORS.length] ?? '#000';
-    const label = (item.e.title ?? '').split(':')[0] ?? '';
+    const label = studyLabel(item.e);
     const g = s('g', { 'data-study': label, class: 'series' });
     g.append(s('polyline', { points: item.points.map((p) => `${x(p.hours).toFixed(1)},${y(p.value).toFixed(1)}`).join(' '), fill: 'none', stroke: color, 'stroke-width': 2.5, 'stroke-dasharray': DASHES[i % DASHES.length] }));
     for (const p of item.points) g.append(s('circle', { cx: x(p.hours).toFixed(1), cy: y(p.value).toFixed(1), r: 4, fill: color }, s('title', {}, `${label}: ${p.label} = ${p.value}`)));
@@ -43,5 +57,5 @@ export function painChart(evidence: EvidenceLike[]): HTMLElement {
   });
   const others = evidence.length - series.length;
   return h('figure', { class: 'chart-figure' }, svg as unknown as HTMLElement,
-    h('figcaption', { class: 'muted' }, `Mean VAS pain per study. ${others > 0 ? `${others} studies report only a mean reduction or no pain series; see the table.` : ''}`));
+    h('figcaption', { class: 'muted' }, `${measure.label} per study.${others > 0 ? ` ${others} ${others === 1 ? 'study reports' : 'studies report'} no series of it over time; see the table.` : ''}`));
 }

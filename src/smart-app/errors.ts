@@ -37,5 +37,5 @@ export function showProblem(root: HTMLElement, problem: Problem): void {
   mount(root, h('section', { class: 'panel error', 'data-testid': 'error', role: 'alert' },
     h('h1', {}, problem.title),
     h('p', {}, problem.message),
-    h('p', { class: 'muted' }, 'The plan\'s policy summary stays available: ', h('a', { href: '/smart/app' }, 'about this app and policy CCP.1247'), '.')));
+    h('p', { class: 'muted' }, 'The plan\'s policies stay available: ', h('a', { href: '/smart/app' }, 'about this app and the plan\'s policies'), '.')));
 }

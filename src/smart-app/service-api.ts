@@ -46,3 +46,13 @@ export function apply(planId: string, subject: string, data: Json[], practitione
     body: JSON.stringify({ resourceType: 'Parameters', parameter }),
   });
 }
+
+/** Which of the plan's policies governs each order (for a launch that names no decision); nothing is stored. */
+export async function match(orders: Json[]): Promise<Array<{ order: string; planDefinition: string; title: string }>> {
+  const body = await getJson<{ matches: Array<{ order: string; planDefinition: string; title: string }> }>('/smart/api/policies/match', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ orders }),
+  });
+  return body.matches;
+}

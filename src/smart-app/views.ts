@@ -1,6 +1,6 @@
-import { evidenceRow } from '../engine/evidence-summary';
+import { certaintyDescription, evidenceRow } from '../engine/evidence-summary';
 import type { EvidenceLike } from '../engine/evidence-summary';
-import { painChart } from './chart';
+import { evidenceChart } from './chart';
 import { h, str } from './dom';
 
 type Json = Record<string, unknown>;
@@ -76,18 +76,19 @@ export function decisionPanel(d: DecisionView): HTMLElement {
 }
 
 export function evidencePanel(evidence: EvidenceLike[], certainty: string | undefined): HTMLElement {
-  const rows = evidence.map((e) => evidenceRow(e as Parameters<typeof evidenceRow>[0]));
+  const rows = evidence.map((e) => evidenceRow(e));
+  const described = certaintyDescription(evidence);
   return h('section', { class: 'panel', 'aria-labelledby': 'evidence-h' },
     h('h2', { id: 'evidence-h' }, 'Why: the evidence the policy weighs'),
-    h('p', {}, `The policy rates this evidence ${certainty ?? 'unrated'} certainty: case series and small uncontrolled cohort studies of highly selected patients, with no randomized comparison against conservative care.`),
-    h('div', { class: 'table-wrap' },
+    h('p', { 'data-testid': 'evidence-certainty' }, `The policy rates this evidence ${certainty ?? 'unrated'} certainty${described ? `: ${described.replace(/\.$/, '')}` : ''}.`),
+    rows.length === 0 ? h('p', { class: 'muted' }, 'The policy records no evidence.') : h('div', { class: 'table-wrap' },
       h('table', { 'data-testid': 'evidence-table' },
         h('caption', {}, 'Studies cited by the policy, from the plan\'s FHIR Evidence resources'),
-        h('thead', {}, h('tr', {}, ...['Study', 'Design', 'Participants', 'Pain (VAS) before → after', 'Follow-up', 'Complications'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ...['Study', 'Design', 'Participants', 'Outcomes', 'Follow-up'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, ...rows.map((r) => h('tr', { 'data-testid': 'evidence-row' },
           h('th', { scope: 'row' }, r.url ? h('a', { href: r.url, target: '_blank', rel: 'noopener', title: r.title }, r.study) : r.study),
-          h('td', {}, r.design), h('td', {}, r.participants), h('td', {}, r.pain), h('td', {}, r.followUp), h('td', {}, r.complications)))))),
-    painChart(evidence));
+          h('td', {}, r.design), h('td', {}, r.participants), h('td', {}, r.outcomes.join('; ') || 'not reported'), h('td', {}, r.followUp)))))),
+    evidenceChart(evidence));
 }
 
 export interface Alternative {
@@ -109,6 +110,6 @@ export function alternativesPanel(alternatives: Alternative[], canCreate: (type:
         h('p', { class: 'codes' }, `${type} · ${codesText(code)}${conceptText(code) ? ` · ${conceptText(code)}` : ''}`),
         h('p', {}, h('strong', {}, 'What it involves: '), alt.description),
         canCreate(type) ? button : h('p', { class: 'muted', 'data-testid': 'how-to-order' },
-          `This launch does not let the app place orders. To order it, search your EHR's order catalogue for ${codesText(code) || alt.title} and sign it in place of the sacroplasty order.`));
+          `This launch does not let the app place orders. To order it, search your EHR's order catalogue for ${codesText(code) || alt.title} and sign it in place of the order the policy does not cover.`));
     })));
 }

@@ -2,12 +2,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Router } from 'express';
 import type { AssertionStore } from '../cds/assertion-store';
-import { HttpError, notFound } from '../http/errors';
+import type { OrderInScope } from '../engine/apply';
+import { badRequest, HttpError, notFound } from '../http/errors';
+import { isDecidable } from '../decision/scope';
 import { escapeHtml } from '../http/html';
 
 export interface SmartRouterDeps {
   assertions: AssertionStore;
   clientId: string;
+  /** The payer's name, in the app's page titles. */
+  payerName: string;
+  /** Which policy would govern each order (decision/decide.ts governingPolicies): PlanDefinition ids. */
+  match: (orders: OrderInScope[]) => Array<{ order: string; planDefinition: string; title: string }>;
   /** Where the bundled app lives (dist/public/smart after `npm run build`). */
   assetsDir?: string;
 }
@@ -44,10 +50,10 @@ export function smartRouter(deps: SmartRouterDeps): Router {
   const config = { clientId: deps.clientId, scope: SMART_SCOPES.join(' ') };
 
   router.get('/smart/launch', (_req, res) => {
-    res.type('html').send(shell('VIP Care policy details — launching', 'launch.js', config));
+    res.type('html').send(shell(`${deps.payerName} policy details — launching`, 'launch.js', config));
   });
   router.get('/smart/app', (_req, res) => {
-    res.type('html').send(shell('VIP Care policy details', 'app.js', config));
+    res.type('html').send(shell(`${deps.payerName} policy details`, 'app.js', config));
   });
   router.get('/smart/assets/:file', (req, res) => {
     const file = req.params['file'] ?? '';
@@ -71,6 +77,22 @@ export function smartRouter(deps: SmartRouterDeps): Router {
       policy: found.policy,
       decidedAt: found.decidedAt,
     });
+  });
+  /**
+   * For a launch that names no decision (an EHR without appContext support): which of the plan's policies governs
+   * each of these orders, from the order alone. Nothing is decided, stored or logged; at most 100 orders.
+   */
+  router.post('/smart/api/policies/match', (req, res) => {
+    const orders = (req.body as { orders?: unknown } | undefined)?.orders;
+    if (!Array.isArray(orders) || orders.length > 100) throw badRequest('Send {"orders": [...]}, at most 100 FHIR order resources.', ['orders']);
+    const scoped: OrderInScope[] = [];
+    orders.forEach((o: unknown, i) => {
+      const r = o as { resourceType?: unknown; id?: unknown } | null;
+      if (!r || typeof r.resourceType !== 'string' || typeof r.id !== 'string' || !ASSERTION_ID.test(r.id)) throw badRequest(`orders[${i}] must be a FHIR resource with resourceType and id.`, [`orders[${i}]`]);
+      const order: OrderInScope = { resource: o as OrderInScope['resource'], reference: `${r.resourceType}/${r.id}` };
+      if (isDecidable(order)) scoped.push(order);
+    });
+    res.json({ matches: deps.match(scoped) });
   });
   return router;
 }

@@ -33,7 +33,7 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
     max: 10,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    application_name: 'sacroplasty-cds',
+    application_name: 'payer-crd',
     ...options.pool,
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash the process.

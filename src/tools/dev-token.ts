@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const dir = resolve(process.env['DEV_CLIENT_DIR'] ?? 'data/dev-client');
   const { privateJwk, clientsFile } = await ensureDevClient(dir);
   if (!audience) {
-    process.stdout.write(`Dev client ready: CDS_CLIENTS=${clientsFile}\nUsage: npm run -s token -- <URL called, e.g. http://localhost:3000/cds-services/sacroplasty-order-sign>\n`);
+    process.stdout.write(`Dev client ready: CDS_CLIENTS=${clientsFile}\nUsage: npm run -s token -- <URL called, e.g. http://localhost:3000/cds-services/order-sign-crd>\n`);
     return;
   }
   process.stdout.write(`${await devToken(privateJwk, audience)}\n`);

@@ -59,7 +59,7 @@ describe('the embedded database (PGlite) across a graceful restart', () => {
       assertionId,
       covered: 'not-covered',
       orderReference: 'ServiceRequest/sr-sacro-1',
-      serviceId: 'sacroplasty-order-sign',
+      serviceId: 'order-sign-crd',
       billingCodes: [expect.objectContaining({ code: '0200T' })],
     });
     const stopped = await second.stop(EXIT_DEADLINE_MS);

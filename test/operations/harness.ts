@@ -20,8 +20,8 @@ export const BUILD_TIMEOUT_MS = 180_000;
 /** PGlite's first start runs initdb (about 10 s here, more when both jest workers start one). */
 export const START_TIMEOUT_MS = 90_000;
 export const PG_URL = process.env['TEST_DATABASE_URL'] || undefined;
-export const SIGN = '/cds-services/sacroplasty-order-sign';
-export const SELECT = '/cds-services/sacroplasty-order-select';
+export const SIGN = '/cds-services/order-sign-crd';
+export const SELECT = '/cds-services/order-select-crd';
 export const CPT = 'http://www.ama-assn.org/go/cpt';
 export const COVERAGE_INFO_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
 

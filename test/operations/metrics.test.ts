@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import { devToken, ensureDevClient } from '../../src/tools/dev-token';
-import { isPastReview, loadKnowledge } from '../../src/knowledge/knowledge-base';
+import { loadKnowledge } from '../../src/knowledge/knowledge-base';
+import { isPastReview } from '../../src/knowledge/policies';
 import {
   ROOT, SELECT, SIGN, agent, buildOnce, decisionsOf, hookBody, http, physicalTherapyOrder, removeTempDirs, sacroplastyOrder, startReplica,
   stopAllReplicas, storageFor, tempDir,
@@ -109,11 +110,11 @@ describe('/metrics of a running replica, scraped after real traffic', () => {
     expect(series.length).toBeGreaterThan(0);
     for (const s of series) expect(Object.keys(s.labels).filter((k) => k !== 'le').sort()).toEqual(['hook', 'route', 'service', 'status']);
 
-    const signLabels = { route: '/cds-services/:id', service: 'sacroplasty-order-sign', hook: 'order-sign', status: '200' };
-    const selectLabels = { route: '/cds-services/:id', service: 'sacroplasty-order-select', hook: 'order-select', status: '200' };
+    const signLabels = { route: '/cds-services/:id', service: 'order-sign-crd', hook: 'order-sign', status: '200' };
+    const selectLabels = { route: '/cds-services/:id', service: 'order-select-crd', hook: 'order-select', status: '200' };
     expect(valueOf(exposition, `${name}_count`, signLabels)).toBeGreaterThanOrEqual(sent.sign);
     expect(valueOf(exposition, `${name}_count`, selectLabels)).toBeGreaterThanOrEqual(sent.select);
-    expect(valueOf(exposition, `${name}_count`, { route: '/cds-services/:id/feedback', service: 'sacroplasty-order-sign', status: '200' })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(exposition, `${name}_count`, { route: '/cds-services/:id/feedback', service: 'order-sign-crd', status: '200' })).toBeGreaterThanOrEqual(1);
     expect(valueOf(exposition, `${name}_count`, { status: '401' })).toBeGreaterThanOrEqual(1);
 
     // A well-formed histogram: cumulative buckets, +Inf equal to the count.
@@ -128,17 +129,17 @@ describe('/metrics of a running replica, scraped after real traffic', () => {
     expect(exposition.types.get('cds_cards_total')).toBe('counter');
     const signTopics = countTopics(sent.signResponses);
     expect(signTopics).toEqual({ 'therapy-alternatives-req': 3, guideline: 6 });
-    expect(valueOf(exposition, 'cds_cards_total', { service: 'sacroplasty-order-sign', type: 'therapy-alternatives-req' })).toBe(signTopics['therapy-alternatives-req']);
-    expect(valueOf(exposition, 'cds_cards_total', { service: 'sacroplasty-order-sign', type: 'guideline' })).toBe(signTopics['guideline']);
+    expect(valueOf(exposition, 'cds_cards_total', { service: 'order-sign-crd', type: 'therapy-alternatives-req' })).toBe(signTopics['therapy-alternatives-req']);
+    expect(valueOf(exposition, 'cds_cards_total', { service: 'order-sign-crd', type: 'guideline' })).toBe(signTopics['guideline']);
     for (const [type, n] of Object.entries(countTopics(sent.selectResponses))) {
-      expect({ type, n: valueOf(exposition, 'cds_cards_total', { service: 'sacroplasty-order-select', type }) }).toEqual({ type, n });
+      expect({ type, n: valueOf(exposition, 'cds_cards_total', { service: 'order-select-crd', type }) }).toEqual({ type, n });
     }
 
     const notCovered = sent.signResponses.flatMap(decisionsOf).filter((d) => d.covered === 'not-covered').length;
     expect(notCovered).toBe(3);
-    expect(valueOf(exposition, 'cds_coverage_decisions_total', { service: 'sacroplasty-order-sign', covered: 'not-covered' })).toBe(notCovered);
+    expect(valueOf(exposition, 'cds_coverage_decisions_total', { service: 'order-sign-crd', covered: 'not-covered' })).toBe(notCovered);
 
-    expect(valueOf(exposition, 'cds_feedback_total', { service: 'sacroplasty-order-sign', outcome: 'accepted' })).toBe(1);
+    expect(valueOf(exposition, 'cds_feedback_total', { service: 'order-sign-crd', outcome: 'accepted' })).toBe(1);
     expect(samplesOf(exposition, 'cds_feedback_total', { outcome: 'overridden' }).reduce((n, s) => n + s.value, 0)).toBe(0);
     expect(valueOf(exposition, 'cds_auth_failures_total')).toBeGreaterThanOrEqual(1);
   });
@@ -152,7 +153,7 @@ describe('/metrics of a running replica, scraped after real traffic', () => {
     // The running service uses the real clock: the expected value is computed from the knowledge with the same
     // clock (0 until CCP.1247's next review, 11/2026, has passed; hard-coding 0 would break on 2026-12-01).
     const knowledge = loadKnowledge({ knowledgeDir: `${ROOT}/fhir-resources`, servicesDir: `${ROOT}/cds-services` });
-    const pastReview = [...knowledge.plans.values()].filter((p) => isPastReview(p.resource, new Date())).length;
+    const pastReview = [...knowledge.policies.values()].filter((p) => isPastReview(p, new Date())).length;
     expect(valueOf(exposition, 'cds_knowledge_past_review')).toBe(pastReview);
 
     // prom-client's default process and Node.js metrics, under the service's prefix cds_.

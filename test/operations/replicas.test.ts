@@ -122,7 +122,7 @@ describePg('two replicas on one PostgreSQL', () => {
       assertionId: id,
       covered: 'not-covered',
       orderReference: 'ServiceRequest/sr-replicated',
-      serviceId: 'sacroplasty-order-sign',
+      serviceId: 'order-sign-crd',
       billingCodes: [expect.objectContaining({ code: '0200T' })],
       // The member hash is the same on both replicas (shared MEMBER_HASH_KEY), and never the reference itself.
       memberHash: expect.stringMatching(/^[0-9a-f]{64}$/),

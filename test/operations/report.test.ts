@@ -159,10 +159,11 @@ describe('the payer staff report (/admin/report) on a running replica', () => {
       { suggestion: 'replace-with-physical-therapy', count: 2 },
       { suggestion: 'replace-with-home-heat-cold', count: 1 },
     ]);
+    // Decisions with no billing code (the default decision for the physical therapy order) count under no code.
     expect(report.decisionsByCode).toEqual([...expected.decisions].map(([key, count]) => {
       const [code, covered] = key.split('|');
-      return { system: CPT, code, covered, count };
-    }));
+      return code ? { system: CPT, code, covered, count } : { system: null, code: null, covered, count };
+    }).sort((x, y) => (x.code === null ? 1 : y.code === null ? -1 : 0)));
     expect(report.decisionsByCode).toContainEqual(expect.objectContaining({ code: '0200T', covered: 'not-covered' }));
   });
 

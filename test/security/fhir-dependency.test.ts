@@ -13,7 +13,7 @@ import request from 'supertest';
 import type { Response } from 'supertest';
 import { COVERAGE_INFO_URL, outcomeCoverageInformation, coverageBundle, hookRequest, patient, sacroplasty, sendFhir, fhirServersClosedAfterEach, testApp } from '../helpers';
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
+const SIGN = '/cds-services/order-sign-crd';
 const TOKEN = 'ehr-access-token-SECRET-91c2e7';
 const COVERAGE_QUERY = '/fhir/Coverage?patient=p1&status=active';
 const SUMMARIES = [

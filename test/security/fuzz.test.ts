@@ -12,9 +12,9 @@ import request from 'supertest';
 import type { Response } from 'supertest';
 import { CPT, coverageBundle, hookRequest, patient, sacroplasty, testApp } from '../helpers';
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
+const SIGN = '/cds-services/order-sign-crd';
 const APPLY = '/fhir/PlanDefinition/ccp-1247/$apply';
-const FEEDBACK = '/cds-services/sacroplasty-order-sign/feedback';
+const FEEDBACK = '/cds-services/order-sign-crd/feedback';
 const SUMMARIES = [
   'Sacroplasty not covered by AmeriHealth Caritas VIP Care (investigational, CCP.1247); covered alternatives below',
   'VIP Care policy CCP.1247: why sacroplasty is not covered, with the evidence',

@@ -16,7 +16,7 @@ import { startService } from '../../src/server';
 import type { RunningService } from '../../src/server';
 import { KNOWLEDGE_DIR, SERVICES_DIR, hookRequest, sacroplasty, silentLogger, testApp } from '../helpers';
 
-const SIGN = '/cds-services/sacroplasty-order-sign';
+const SIGN = '/cds-services/order-sign-crd';
 const ORIGIN = 'https://ehr.example';
 
 function expectOutcome(res: Response, status: number, code: string, diagnostics: string): void {

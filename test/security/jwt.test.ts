@@ -27,7 +27,7 @@ import { devToken, ensureDevClient } from '../../src/tools/dev-token';
 import { KNOWLEDGE_DIR, NOW, SERVICES_DIR, hookRequest, sacroplasty, silentLogger, testApp } from '../helpers';
 
 const PUBLIC = 'https://payer.example';
-const SIGN = '/cds-services/sacroplasty-order-sign';
+const SIGN = '/cds-services/order-sign-crd';
 const SIGN_AUD = `${PUBLIC}${SIGN}`;
 const ISS_A = 'https://ehr-a.example';
 const ISS_B = 'https://ehr-b.example';
@@ -208,7 +208,7 @@ describe('CDS client JWTs: every wrong token → 401, and the service keeps serv
       const token = await sign(esA, claims({ aud: `${PUBLIC}/cds-services` }));
       const res = await request(app).get('/cds-services').set('Authorization', `Bearer ${token}`);
       expect(res.status).toBe(200);
-      expect(res.body.services.map((s: { id: string }) => s.id)).toEqual(expect.arrayContaining(['sacroplasty-order-sign', 'sacroplasty-order-select']));
+      expect(res.body.services.map((s: { id: string }) => s.id)).toEqual(expect.arrayContaining(['order-sign-crd', 'order-select-crd']));
     });
 
     it('feedback: POST …/feedback with aud …/feedback → 200 {}', async () => {
@@ -305,7 +305,7 @@ describe('CDS client JWTs: every wrong token → 401, and the service keeps serv
     });
 
     it('aud of another service of this payer', async () => {
-      const token = await sign(esA, claims({ aud: `${PUBLIC}/cds-services/sacroplasty-order-select` }));
+      const token = await sign(esA, claims({ aud: `${PUBLIC}/cds-services/order-select-crd` }));
       expectRefused(await hook(`Bearer ${token}`), 'The token\'s aud is not the URL that was called.', token);
       await expectStillServing();
     });

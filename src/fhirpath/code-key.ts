@@ -1,6 +1,7 @@
 /**
  * Normalises a code-system URI for matching: EHRs send CPT under its URI, its OID or the HCPCS URI,
  * and some use https where the standard says http (codes.md). Matching treats those spellings as one.
+ * memberOf() and the knowledge's code index both key codes this way.
  */
 export function normaliseSystem(system: string): string {
   let s = system.trim();

@@ -1,22 +1,33 @@
 import * as fhirpath from 'fhirpath';
 import * as r4Model from 'fhirpath/fhir-context/r4';
-import type { IndexedValueSet } from '../knowledge/valueset-index';
-import { codeKey } from '../knowledge/code-systems';
+import { codeKey } from './code-key';
 
 /** A compiled FHIRPath expression: focus resource and `%` variables in, a collection out. */
 export type CompiledExpression = (focus: unknown, env: Record<string, unknown>) => unknown[];
 
+/** The member codes of a ValueSet, as `codeKey`s (what memberOf() needs of it). */
+export interface ValueSetMembers {
+  keys: ReadonlySet<string>;
+}
+
 /** Looks up a ValueSet by canonical URL (optionally `|version`). */
-export type ValueSetLookup = (canonical: string) => IndexedValueSet | undefined;
+export type ValueSetLookup = (canonical: string) => ValueSetMembers | undefined;
 
 interface CodingLike { system?: unknown; code?: unknown }
 
-function codingsOf(value: unknown): CodingLike[] {
+/** The codings of a CodeableConcept, or the Coding itself; nothing for anything else. */
+export function codingsOf(value: unknown): CodingLike[] {
   if (!value || typeof value !== 'object') return [];
   const v = value as { coding?: unknown; system?: unknown; code?: unknown };
-  if (Array.isArray(v.coding)) return v.coding as CodingLike[];
+  if (Array.isArray(v.coding)) return (v.coding as unknown[]).filter((c): c is CodingLike => typeof c === 'object' && c !== null);
   if ('code' in v) return [v];
   return [];
+}
+
+/** Whether any of the values (CodeableConcepts or Codings) has a coding whose system and code are in the set. */
+export function anyCodingIn(values: readonly unknown[], members: ValueSetMembers): boolean {
+  return values.some((input) => codingsOf(input).some((c) =>
+    typeof c.system === 'string' && typeof c.code === 'string' && members.keys.has(codeKey(c.system, c.code))));
 }
 
 /**
@@ -31,8 +42,7 @@ function memberOfTable(lookup: ValueSetLookup): fhirpath.UserInvocationTable {
         const vs = lookup(url);
         if (!vs) throw new Error(`memberOf: ValueSet ${url} is not loaded`);
         if (inputs.length === 0) return [];
-        return [inputs.some((input) => codingsOf(input).some((c) =>
-          typeof c.system === 'string' && typeof c.code === 'string' && vs.keys.has(codeKey(c.system, c.code))))];
+        return [anyCodingIn(inputs, vs)];
       },
       arity: { 1: ['String'] },
     },
@@ -48,14 +58,11 @@ export function compileFhirPath(expression: string, lookup: ValueSetLookup): Com
   return (focus, env) => fn(focus, env) as unknown[];
 }
 
-/**
- * A compiled form built on its first call. The rewrites of applicability.ts and dynamic-value.ts re-parse parts of
- * expressions, and fhirpath.js parses slowly (tens of ms for a plan): built lazily, start-up (knowledge load) does
- * not pay for them, and the first request that uses an expression pays once.
- */
-export function builtOnFirstUse<R>(build: () => (focus: unknown, env: Record<string, unknown>) => R): (focus: unknown, env: Record<string, unknown>) => R {
-  let built: ((focus: unknown, env: Record<string, unknown>) => R) | undefined;
-  return (focus, env) => (built ??= build())(focus, env);
+/** The value of a FHIRPath string literal (`'a\\'b'` → `a'b`), unescaped exactly as fhirpath.js does. */
+export function stringLiteralValue(literal: string): string {
+  const [value] = fhirpath.evaluate({}, literal) as unknown[];
+  if (typeof value !== 'string') throw new Error(`not a string literal: ${literal}`);
+  return value;
 }
 
 /** FHIRPath truthiness for a condition: a single `true` (FHIR R4 PlanDefinition.action.condition). */

@@ -1,5 +1,6 @@
 import type { Coding, FhirResource, RequestGroup, RequestGroupAction } from 'fhir/r4';
-import type { Action, Card, HookResponse, Link, Suggestion } from '../cds/types';
+import type { Action, Card, HookResponse, Link, Suggestion } from './types';
+import type { OrderUpdate } from '../decision/decide';
 import {
   ACTION_TYPE_SYSTEM, CARD_TYPE_SYSTEM, CRD_ASSOCIATED_RESOURCE_KEY, EXT_APP_CONTEXT, EXT_ASSOCIATED_RESOURCE, EXT_LINK_TYPE, EXT_OVERRIDE_REASON,
 } from '../fhir/constants';
@@ -13,12 +14,12 @@ const SEVERITY: Record<Card['indicator'], number> = { critical: 0, warning: 1, i
 
 /** What the EHR asked for with `davinci-crd.configuration` (CRD 2.x), already parsed. */
 export interface ResponseOptions {
-  /** Card-type codes switched off; `coverage-info` switches off coverage-information system actions. */
+  /** Card-type codes switched off. */
   disabledTypes: ReadonlySet<string>;
   maxCards?: number;
-  /** Plan name shown as `source.label`. */
+  /** The payer's name shown as `source.label` (CRD resp-4). */
   sourceLabel: string;
-  /** order-sign: `systemActions` is always present (CRD test kit), empty or not. */
+  /** Primary hooks: `systemActions` is always present (CRD test kit), empty or not. */
   alwaysSystemActions: boolean;
 }
 
@@ -67,7 +68,7 @@ function toLinks(a: RequestGroupAction): Link[] | undefined {
   });
 }
 
-function toCard(a: RequestGroupAction, associated: string | undefined, contained: Map<string, FhirResource>, label: string): Card {
+function toCard(a: RequestGroupAction, associated: string[], contained: Map<string, FhirResource>, label: string): Card {
   const topic = topicOf(a);
   const suggestions = (a.action ?? []).map((s) => toSuggestion(s, contained));
   const overrideReasons = (a.extension ?? []).filter((e) => e.url === EXT_OVERRIDE_REASON && e.valueCoding).map((e) => e.valueCoding as Coding);
@@ -85,32 +86,28 @@ function toCard(a: RequestGroupAction, associated: string | undefined, contained
   }
   if (overrideReasons.length > 0) card.overrideReasons = overrideReasons;
   if (links) card.links = links;
-  if (associated) card.extension = { [CRD_ASSOCIATED_RESOURCE_KEY]: [{ reference: associated }] };
+  if (associated.length > 0) card.extension = { [CRD_ASSOCIATED_RESOURCE_KEY]: associated.map((reference) => ({ reference })) };
   return card;
 }
 
 /**
- * Maps an applied RequestGroup to a CDS Hooks response, following the CDS Hooks RequestGroup profile
- * (title→summary, description→detail, priority→indicator, documentation→links, child actions→suggestions).
- * Coverage-information updates become `systemActions`, never cards (CRD "Coverage Information" response type).
- * Configuration: card types switched off are dropped; `max-cards` keeps the most severe cards, in order.
+ * Maps the policies' applied RequestGroups to a CDS Hooks response, following the CDS Hooks RequestGroup profile
+ * (title→summary, description→detail, priority→indicator, documentation→links, child actions→suggestions), and
+ * each order's coverage-information update to a system action, never a card (CRD "Coverage Information" response
+ * type, resp-25). Each card names the order(s) it is about (`davinci-crd.associated-resource`). Configuration: card
+ * types switched off are dropped; `max-cards` keeps the most severe cards, in order.
  */
-export function toCdsResponse(rg: RequestGroup, options: ResponseOptions): HookResponse {
-  const contained = containedById(rg);
+export function toCdsResponse(groups: readonly RequestGroup[], updates: readonly OrderUpdate[], options: ResponseOptions): HookResponse {
   const cards: Card[] = [];
-  const systemActions: Action[] = [];
-  for (const group of rg.action ?? []) {
-    const associated = group.extension?.find((e) => e.url === EXT_ASSOCIATED_RESOURCE)?.valueReference?.reference;
-    for (const a of group.action ?? []) {
-      const topic = topicOf(a)?.code;
-      if (topic === 'coverage-info' && typeOf(a) === 'update') {
-        if (options.disabledTypes.has('coverage-info')) continue;
-        const action = toAction(a, contained);
-        if (action) systemActions.push(action);
-        continue;
+  for (const rg of groups) {
+    const contained = containedById(rg);
+    for (const group of rg.action ?? []) {
+      const associated = (group.extension ?? []).filter((e) => e.url === EXT_ASSOCIATED_RESOURCE).map((e) => e.valueReference?.reference).filter((r): r is string => !!r);
+      for (const a of group.action ?? []) {
+        const topic = topicOf(a)?.code;
+        if (topic && options.disabledTypes.has(topic)) continue;
+        cards.push(toCard(a, associated, contained, options.sourceLabel));
       }
-      if (topic && options.disabledTypes.has(topic)) continue;
-      cards.push(toCard(a, associated, contained, options.sourceLabel));
     }
   }
   let kept = cards;
@@ -119,6 +116,11 @@ export function toCdsResponse(rg: RequestGroup, options: ResponseOptions): HookR
     const keep = new Set(ranked.slice(0, Math.max(0, options.maxCards)).map((x) => x.i));
     kept = cards.filter((_, i) => keep.has(i));
   }
+  const systemActions: Action[] = updates.map((u) => ({
+    type: 'update',
+    description: `Record ${options.sourceLabel}'s coverage decision on ${u.order.reference} (Da Vinci CRD coverage-information)`,
+    resource: u.resource as unknown as FhirResource,
+  }));
   const response: HookResponse = { cards: kept };
   if (systemActions.length > 0 || options.alwaysSystemActions) response.systemActions = systemActions;
   return response;
