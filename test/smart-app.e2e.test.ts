@@ -4,7 +4,7 @@
  * shows why percutaneous sacroplasty is not covered (CCP.1247), the evidence and the covered alternatives.
  * Every case asserts what a clinician sees and leaves a screenshot in test-artifacts/.
  */
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -365,5 +365,50 @@ describe('SMART details app in Chromium', () => {
     const q = new URL(auth!.path, ehr.origin).searchParams;
     expect(q.get('launch')).toBeNull();
     expect(q.get('code_challenge_method')).toBe('S256');
+  });
+
+  it('k) another policy of the catalog (TEST.0001, evidence on the Oswestry Disability Index): the app shows its decision and its own evidence', async () => {
+    // The catalog with the test-only second policy added as resources, served by a second running service.
+    const knowledgeDir = join(mkdtempSync(join(tmpdir(), 'smart-e2e-catalog-')), 'fhir-resources');
+    cpSync(KNOWLEDGE_DIR, knowledgeDir, { recursive: true });
+    cpSync(resolve(ROOT, 'test/fixtures/second-policy'), join(knowledgeDir, 'test-0001'), { recursive: true });
+    const { startService } = (await import(resolve(ROOT, 'dist/server.js'))) as typeof ServerModule;
+    const { loadConfig } = (await import(resolve(ROOT, 'dist/config.js'))) as typeof ConfigModule;
+    const second = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR: knowledgeDir, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: mkdtempSync(join(tmpdir(), 'smart-e2e-2-')) }), silentLogger);
+    const rfaEhr = await startTestEhr({ clientId: CLIENT_ID, redirectUris: [`${second.url}/smart/app`] });
+    try {
+      const order = {
+        resourceType: 'ServiceRequest', id: 'sr-rfa-1', status: 'draft', intent: 'order', subject: { reference: 'Patient/p1' }, requester: { reference: 'Practitioner/d1' },
+        code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '64624', display: 'Destruction by neurolytic agent, genicular nerve branches' }], text: 'Genicular nerve RFA, right knee' },
+        authoredOn: '2026-11-23T10:00:00Z',
+      };
+      rfaEhr.store.set('ServiceRequest/sr-rfa-1', order);
+      const res = await fetch(`${second.url}/cds-services/order-sign-crd`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(hookRequest('order-sign', [order], { prefetch: { patient: rfaEhr.store.get('Patient/p1'), coverage: coverageBundle('c1') } })),
+      });
+      const answer = (await res.json()) as HookResponse;
+      const link = answer.cards.flatMap((c) => c.links ?? []).find((l) => l.type === 'smart');
+      expect(link?.url).toBe(`${second.url}/smart/launch`);
+      const page = await newPage();
+      await screenshotCase(page, 'second-policy', async () => {
+        await page.goto(launchUrl(rfaEhr.createLaunch({ patient: 'p1', appContext: link!.appContext! }), rfaEhr.fhirBaseUrl, link!.url));
+        await waitVisible(page, '[data-testid=decision]', 'The decision view');
+        const decision = await text(page, '[data-testid=decision]');
+        for (const s of ['Not covered', 'TEST.0001', 'genicular nerve radiofrequency ablation']) expect(decision).toContain(s);
+        expect(await text(page, '[data-testid=order]')).toContain('64624');
+        const evidence = await text(page, '[data-testid=evidence-table]');
+        expect(evidence).toContain('Oswestry Disability Index 48 → 22 points at 12 mo');
+        expect(evidence).toContain('up to 12 mo');
+        expect(await text(page, '[data-testid=evidence-certainty]')).toContain('moderate certainty: Moderate-quality evidence from one small made-up trial');
+        expect(await page.locator('svg[data-testid=evidence-chart] title').first().textContent()).toBe('Oswestry Disability Index before and after, by study');
+        expect(await page.locator('svg[data-testid=evidence-chart] text.axis').textContent()).toBe('Oswestry Disability Index (points)');
+        expect(await page.locator('[data-testid=alternative]').count()).toBe(1);
+        expect(await page.locator('main').innerText()).not.toMatch(/VAS|sacroplast|CCP\.1247/i);
+      });
+    } finally {
+      await rfaEhr.close();
+      await second.stop();
+    }
   });
 });
