@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/explicit-module-boundary-types -- plain JavaScript modules of the bench harness, not part of the typed service */
 // Policy-scale benchmark: the catalog grown from 1 to 1,000 policies (CCP.1247 plus synthetic ones, each a
 // PlanDefinition, a ValueSet, an ActivityDefinition and a text pattern, as a payer's informaticist writes them),
 // the service as deployed (node with the Dockerfile's arguments, NODE_ENV=production, embedded PGlite), and per N:
