@@ -15,7 +15,7 @@ import { ALL_HOOKS, allResponsesIncludeCoverageInformation, coverageInfoConfigur
 import type { CardType, Exchange, Json, LaunchSmartGeneration, Outcome, Result } from './crd-kit/checks';
 import { CARD_TESTS_WITHOUT_A_POLICY, INSTRUCTIONS_CARD_HOOKS, LAUNCH_SMART_GENERATION, MUST_SUPPORT_NEVER_EMITTED, NOT_OFFERED_HOOKS, ORDER_SELECT_WITHOUT_A_POLICY,
   RESPONSE_TYPES_NOT_OFFERED } from './crd-kit/departures';
-import { TRIGGER_500_STATUS, getDiscovery, invokeHookGroup, prepareHookRequest, serviceIdFor, sessionToken, startKitEnvironment } from './crd-kit/harness';
+import { TRIGGER_500_STATUS, getDiscovery, invokeHookGroup, postHook, prepareHookRequest, serviceIdFor, sessionToken, startKitEnvironment } from './crd-kit/harness';
 import type { KitEnvironment } from './crd-kit/harness';
 import * as presets from './crd-kit/presets';
 
@@ -143,7 +143,8 @@ describe('crd_server_v221: Da Vinci CRD Server v2.2.1 Test Suite', () => {
     });
 
     it('crd_v221_server_invoke_hook_test: the demonstrated order-sign call answers 200', () => {
-      expect(exchanges.map((e) => e.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(exchanges.length).toBeGreaterThan(0);
+      expect(exchanges.filter((e) => e.status !== 200).map((e) => ({ tags: e.tags, status: e.status, body: e.text.slice(0, 500) }))).toEqual([]);
     });
 
     it('crd_v221_service_request_required_fields_validation: the demonstrated body is a valid CRD request', () => {
@@ -296,10 +297,9 @@ describe('crd_server_v221: Da Vinci CRD Server v2.2.1 Test Suite', () => {
       const body = presets.body('order-sign', (presets.orderSignBodies()[0]!['context']) as Json, presets.orderSignBodies()[0]!['prefetch'] as Json, { config: { 'alt-drug': true }, fhirAuthorization: false });
       const prepared = prepareHookRequest(body, env!.ehr.server.url, sessionToken(env!.ehr.sessionId));
       expect(Object.keys(prepared['fhirAuthorization'] as Json).sort()).toEqual(['access_token', 'expires_in']);
-      const res = await fetch(`${env!.service.url}/cds-services/${serviceId!}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(prepared) });
-      const text = await res.text();
-      expect({ status: res.status, body: res.status === 200 ? '' : text.slice(0, 500) }).toEqual({ status: 200, body: '' });
-      const exchange: Exchange = { hook: 'order-sign', tags: ['order-sign'], request: prepared, status: res.status, response: JSON.parse(text), text };
+      const res = await postHook(`${env!.service.url}/cds-services/${serviceId!}`, prepared);
+      expect({ status: res.status, body: res.status === 200 ? '' : res.text.slice(0, 500) }).toEqual({ status: 200, body: '' });
+      const exchange: Exchange = { hook: 'order-sign', tags: ['order-sign'], request: prepared, status: res.status, response: res.response, text: res.text };
       expectOutcome(allResponsesIncludeCoverageInformation([exchange], MOCK_EHR), 'pass');
     });
   });

@@ -1,6 +1,6 @@
 /**
  * Drives the running service the way the Da Vinci CRD server test kit (v2.2.1) does (notes/crd-kit.md §2):
- * discovery, then per hook group a POST per request body — each re-prepared with a new hookInstance, the mock EHR
+ * discovery, then per hook group a POST per request body (with the kit's JWT) — each re-prepared with a new hookInstance, the mock EHR
  * as fhirServer and a session access token — followed by at most one of each follow-up (coverage-info disabled,
  * unknown configuration key, unknown context key, unknown top-level element) triggered by the first body whose
  * response qualifies. Every exchange is recorded with the hook as tag plus the follow-up's tag, as the kit stores them.
@@ -10,6 +10,8 @@
  * kit's technical-issues scenario).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, generateKeyPair } from 'jose';
+import type { KeyLike } from 'jose';
 import { mkdtempSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,8 @@ import { coverageInfoResponse, coverageInfoSystemActionResponse, isObject } from
 import type { Exchange, Json } from './checks';
 
 export const TRIGGER_500_STATUS = 'TRIGGER_500_STATUS';
+/** The kit's issuer: `<inferno base>/custom/crd_server_v221`; its JWKS is at `<issuer>/jwks.json`. */
+export const KIT_ISSUER = 'https://inferno.example/custom/crd_server_v221';
 export const TAG = {
   coverageInfoDisabled: 'coverage-info-disabled',
   unknownConfiguration: 'unknown-configuration',
@@ -201,8 +205,26 @@ export function prepareHookRequest(body: Json, fhirServer: string, accessToken: 
   return prepared;
 }
 
-async function post(url: string, body: Json): Promise<{ status: number; text: string; response: unknown }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+let signingKey: Promise<KeyLike> | undefined;
+
+/**
+ * The JWT the kit signs for every hook call (server/jwt_helper.rb): ES384, header typ/kid/jku, payload only iss, aud
+ * (the service endpoint), exp (+5 min), iat and jti — no sub. The service under test runs open and ignores it; it is
+ * sent so the calls are the kit's, header for header.
+ */
+async function kitJwt(audience: string): Promise<string> {
+  signingKey ??= generateKeyPair('ES384').then((k) => k.privateKey);
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ jti: randomBytes(32).toString('hex') })
+    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: '4b49a739d1eb115b3225f4cf9beb6d1b', jku: `${KIT_ISSUER}/jwks.json` })
+    .setIssuer(KIT_ISSUER).setAudience(audience).setIssuedAt(now).setExpirationTime(now + 300)
+    .sign(await signingKey);
+}
+
+/** POSTs a hook request as the kit does: JSON body, the kit's JWT. */
+export async function postHook(url: string, body: Json): Promise<{ status: number; text: string; response: unknown }> {
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${await kitJwt(url)}` };
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await res.text();
   let response: unknown;
   try {
@@ -225,7 +247,7 @@ export async function invokeHookGroup(env: KitEnvironment, hook: string, service
   const tag = options.tag ?? hook;
   const exchanges: Exchange[] = [];
   const send = async (request: Json, extraTags: string[] = [], addedKey?: string): Promise<Exchange> => {
-    const r = await post(endpoint, request);
+    const r = await postHook(endpoint, request);
     const exchange: Exchange = { hook, tags: [tag, ...extraTags], request, status: r.status, response: r.response, text: r.text, ...(addedKey ? { addedKey } : {}) };
     exchanges.push(exchange);
     return exchange;
