@@ -2,8 +2,9 @@
 # The TLS certificate nginx serves (deploy/nginx.conf reads tls.crt and tls.key from one directory).
 #
 #   scripts/dev-cert.sh [DIR]          makes a self-signed certificate for local use in DIR (default deploy/tls)
-#                                      if there is none; keeps a valid one; replaces an expired or broken one
-#                                      that this script made. It never touches a certificate it did not make.
+#                                      if there is none; keeps a valid one; replaces one this script made that
+#                                      expired, is broken or lacks a name TLS_DEV_NAMES asks for. It never
+#                                      touches a certificate it did not make.
 #   scripts/dev-cert.sh --force [DIR]  makes a new one whatever is there
 #   scripts/dev-cert.sh --check DIR    writes nothing: fails unless DIR holds a certificate and its key that match
 #                                      and have not expired (docker-compose.yml checks real certificates this way)
@@ -20,7 +21,7 @@ MARK='sacroplasty-cds local development'
 DAYS=365
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 force=no
@@ -69,6 +70,26 @@ made_here() {
   [ -e "$crt" ] && openssl x509 -in "$crt" -noout -subject 2>/dev/null | grep -q "$MARK"
 }
 
+# IPv4 addresses (digits and dots) and IPv6 addresses (a colon) are IP names, anything else a DNS name.
+is_ip() {
+  case "$1" in
+    *:*) return 0 ;;
+    *[!0-9.]*) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+# The first name that tls.crt does not cover, or nothing.
+uncovered() {
+  for name in $1; do
+    if is_ip "$name"; then how=-checkip; else how=-checkhost; fi
+    if ! openssl x509 -in "$crt" -noout "$how" "$name" 2>/dev/null | grep -q ' does match'; then
+      echo "$name"
+      return
+    fi
+  done
+}
+
 describe() {
   subject=$(openssl x509 -in "$crt" -noout -subject | sed 's/^subject= *//')
   until=$(openssl x509 -in "$crt" -noout -enddate | sed 's/^notAfter=//')
@@ -89,7 +110,13 @@ if [ "$check" = yes ]; then
   describe
   exit 0
 fi
+names=${TLS_DEV_NAMES:-localhost 127.0.0.1 ::1}
 if [ "$force" = no ]; then
+  # A certificate made here for other names than TLS_DEV_NAMES now asks for is made again.
+  if [ -z "$wrong" ] && [ -n "${TLS_DEV_NAMES:-}" ] && made_here; then
+    missing=$(uncovered "$TLS_DEV_NAMES")
+    if [ -n "$missing" ]; then wrong="tls.crt does not name $missing (TLS_DEV_NAMES)"; fi
+  fi
   if [ -z "$wrong" ]; then
     describe
     echo "dev-cert: kept (--force makes a new one)"
@@ -101,16 +128,11 @@ if [ "$force" = no ]; then
   fi
 fi
 
-# subjectAltName: IPv4 addresses (digits and dots) and IPv6 addresses (a colon) as IP, anything else as DNS.
-names=${TLS_DEV_NAMES:-localhost 127.0.0.1 ::1}
+if [ -n "$wrong" ] && [ "$force" = no ]; then echo "dev-cert: $dir: $wrong: making a new one"; fi
 san=
 first=
 for name in $names; do
-  case "$name" in
-    *:*) entry="IP:$name" ;;
-    *[!0-9.]*) entry="DNS:$name" ;;
-    *) entry="IP:$name" ;;
-  esac
+  if is_ip "$name"; then entry="IP:$name"; else entry="DNS:$name"; fi
   san="${san:+$san,}$entry"
   first=${first:-$name}
 done

@@ -401,11 +401,18 @@ describeWithShell(`scripts/dev-cert.sh${OPENSSL && SH ? '' : ' — SKIPPED: open
     expect(new X509Certificate(readFileSync(join(out, 'tls.crt'))).fingerprint256).not.toBe(cert.fingerprint256);
   }, 60_000);
 
-  it('TLS_DEV_NAMES sets the names', async () => {
+  it('TLS_DEV_NAMES sets the names; a local certificate that lacks one of them is made again', async () => {
     const out = join(dir, 'named');
     expect((await devCert([out], 'cds.test 10.1.2.3')).code).toBe(0);
-    expect(new X509Certificate(readFileSync(join(out, 'tls.crt'))).subjectAltName).toBe('DNS:cds.test, IP Address:10.1.2.3');
-  });
+    const first = new X509Certificate(readFileSync(join(out, 'tls.crt')));
+    expect(first.subjectAltName).toBe('DNS:cds.test, IP Address:10.1.2.3');
+    // Names it already covers: kept. Unset: kept. A new name: made again.
+    expect((await devCert([out], 'cds.test')).stdout).toContain('kept');
+    expect((await devCert([out])).stdout).toContain('kept');
+    const renamed = await devCert([out], 'cds.test host.docker.internal');
+    expect(renamed.stdout).toContain('does not name host.docker.internal');
+    expect(new X509Certificate(readFileSync(join(out, 'tls.crt'))).subjectAltName).toBe('DNS:cds.test, DNS:host.docker.internal');
+  }, 60_000);
 
   it('--check (real certificates) writes nothing and fails with what is missing', async () => {
     const out = join(dir, 'empty');
