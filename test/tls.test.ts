@@ -222,8 +222,9 @@ if (missing.length > 0) {
   });
 } else {
   describe('TLS 1.2+ at nginx (deploy/nginx.conf) in front of the service', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tls-nginx-'));
-    const confDir = join(dir, 'conf');
+    let dir = '';
+    let confDir = '';
+    let dataDir = '';
     let running: RunningService | undefined;
     let nginx: ChildProcess | undefined;
     let nginxExited = false;
@@ -238,13 +239,16 @@ if (missing.length > 0) {
     const errorLog = (): string => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
 
     beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tls-nginx-'));
+      confDir = join(dir, 'conf');
       // The certificate nginx.conf reads as tls/tls.crt and tls/tls.key, relative to its configuration directory.
       const made = await devCert([join(confDir, 'tls')]);
       if (made.code !== 0) throw new Error(`scripts/dev-cert.sh failed: ${made.stderr}`);
       ca = readFileSync(join(confDir, 'tls', 'tls.crt'));
 
       // A data directory of its own: parallel test files must never share an embedded database.
-      const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: mkdtempSync(join(tmpdir(), 'tls-data-')) });
+      dataDir = mkdtempSync(join(tmpdir(), 'tls-data-'));
+      const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: dataDir });
       running = await startService(config, silentLogger);
       const appPort = Number(new URL(running.url).port);
       tlsPort = await freePort();
@@ -282,7 +286,7 @@ if (missing.length > 0) {
       }
       // Stopping closes the embedded database, which waits for its first start to finish: seconds on a busy machine.
       await running?.stop();
-      rmSync(dir, { recursive: true, force: true });
+      for (const d of [dir, dataDir]) if (d) rmSync(d, { recursive: true, force: true });
     }, 90_000);
 
     it('nginx -t accepts the rendered deploy/nginx.conf', async () => {
@@ -374,8 +378,13 @@ if (missing.length > 0) {
 
 const describeWithShell = OPENSSL && SH ? describe : describe.skip;
 describeWithShell(`scripts/dev-cert.sh${OPENSSL && SH ? '' : ' — SKIPPED: openssl or sh is not installed'}`, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dev-cert-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dev-cert-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('makes a self-signed server certificate for localhost, 127.0.0.1 and ::1 that trusts nothing else, and keeps it', async () => {
     const out = join(dir, 'made');
