@@ -347,7 +347,7 @@ if (missing.length > 0) {
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
       const body = JSON.parse(res.body) as { services: Array<{ id: string; hook: string }> };
-      expect(body.services.map((s) => s.hook).sort()).toEqual(['order-select', 'order-sign']);
+      expect(body.services.map((s) => s.hook).sort()).toEqual(['appointment-book', 'order-dispatch', 'order-select', 'order-sign']);
       // nginx's header replaces the service's (helmet) instead of repeating it.
       const hsts = res.rawHeaders.filter((_, i) => i % 2 === 0 && res.rawHeaders[i]!.toLowerCase() === 'strict-transport-security');
       expect(hsts).toHaveLength(1);
