@@ -4,7 +4,7 @@
  */
 import request from 'supertest';
 import { childId } from '../src/engine/ids';
-import { CARD_TYPE, COVERAGE_INFO_URL, CPT, HCPCS, SELECT, SIGN, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
+import { CARD_TYPE, COVERAGE_INFO_URL, CPT, HCPCS_CRD, SELECT, SIGN, hookRequest, sacroplasty, serviceRequest, testApp } from './helpers';
 
 type Json = Record<string, unknown>;
 
@@ -87,7 +87,7 @@ describe('cards: the whole order-sign response for one sacroplasty order', () =>
                   intent: 'order',
                   priority: 'routine',
                   codeCodeableConcept: {
-                    coding: [{ system: HCPCS, code: 'E0210', display: 'Electric heat pad, standard' }],
+                    coding: [{ system: HCPCS_CRD, code: 'E0210', display: 'Electric heat pad, standard' }],
                     text: 'Electric heat pad, standard, for home use',
                   },
                   ...common,
@@ -465,7 +465,7 @@ describe.each(scenarios)('cards: CRD card constraints ($name)', ({ path, body, o
       });
       expect(summary).toEqual([
         ['ServiceRequest', 'order', CPT, '97161'],
-        ['DeviceRequest', 'order', HCPCS, 'E0210'],
+        ['DeviceRequest', 'order', HCPCS_CRD, 'E0210'],
         ['ServiceRequest', 'order', SNOMED, '229065009'],
         ['MedicationRequest', 'proposal', RXNORM, '161'],
         ['ServiceRequest', 'order', CPT, '64483'],

@@ -79,7 +79,7 @@ describe('the lexer and the top-level structure', () => {
 
   it('recognises every operand of CCP.1247\'s condition: nothing is left to the interpreter', () => {
     const forms = formsOf(analyseCondition(knowledgeConditions[0] ?? ''));
-    expect(forms.map((f) => f.form)).toEqual(['resource-type', 'member-of', 'text-matches']);
+    expect(forms.map((f) => f.form)).toEqual(['resource-type', 'member-of', 'text-matches', 'resource-type', 'member-of', 'text-matches']);
   });
 });
 
@@ -97,7 +97,7 @@ const codings = fc.constantFrom<unknown[]>(
 );
 const order = fc.record({
   resourceType: fc.oneof(
-    fc.constantFrom<unknown>('ServiceRequest', 'MedicationRequest', 'DeviceRequest', 'Observation', 'resourceType', '', 5, null),
+    fc.constantFrom<unknown>('ServiceRequest', 'MedicationRequest', 'DeviceRequest', 'Appointment', 'Observation', 'resourceType', '', 5, null),
     fc.string(),
   ),
   id: fc.constantFrom('sr1', 'mr1'),
@@ -109,6 +109,8 @@ const order = fc.record({
     fc.string().map((text) => ({ text })),
   ),
   codeCodeableConcept: codings.map((coding) => ({ coding })),
+  serviceType: fc.oneof(codings.map((coding) => [{ coding }]), fc.constantFrom<unknown>([{ text: 'Sacroplasty' }], [{ text: 'General practice' }], [], 'x')),
+  description: fc.oneof(fc.constantFrom<unknown>('Percutaneous sacroplasty', 'Knee injection', 5), fc.string()),
   medicationCodeableConcept: codings.map((coding) => ({ coding })),
 }, { requiredKeys: ['resourceType', 'id'] });
 

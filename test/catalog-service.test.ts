@@ -30,7 +30,7 @@ describe('service ids: one per hook; the old per-policy ids still answer while E
   it('the old ids are not listed in discovery; feedback to an old id is recorded under the current service', async () => {
     const { app, feedback } = testApp();
     const discovery = await request(app).get('/cds-services');
-    expect(discovery.body.services.map((s: Json) => s['id'])).toEqual(['order-select-crd', 'order-sign-crd']);
+    expect(discovery.body.services.map((s: Json) => s['id'])).toEqual(['appointment-book-crd', 'order-dispatch-crd', 'order-select-crd', 'order-sign-crd']);
     const res = await request(app).post('/cds-services/sacroplasty-order-select/feedback')
       .send({ feedback: [{ card: '00000000-0000-4000-8000-000000000009', outcome: 'overridden', outcomeTimestamp: '2026-11-23T11:00:00Z' }] });
     expect(res.status).toBe(200);

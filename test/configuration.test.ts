@@ -23,7 +23,7 @@ const CONFIGURATION_OPTIONS = [
     code: 'therapy-alternatives-req',
     type: 'boolean',
     name: 'Required therapy alternatives',
-    description: 'Cards saying an ordered service is not covered, offering the covered alternatives as replacement orders.',
+    description: 'Cards saying an ordered service is not covered and naming the covered alternatives (as replacement orders while the order is a draft).',
     default: true,
   },
   {
@@ -48,6 +48,26 @@ const PREFETCH = {
   encounter: 'Encounter/{{context.encounterId}}',
   coverage: 'Coverage?patient={{context.patientId}}&status=active',
 };
+/** CRD's standard prefetch for appointment-book and order-dispatch (CRDServices.json), for the data a decision reads. */
+const ALTERNATE = "extension('http://hl7.org/fhir/StructureDefinition/alternate-reference').value";
+const APPOINTMENT_PREFETCH = {
+  patient: 'Patient/{{context.patientId}}',
+  coverage: 'Coverage?patient={{context.patientId}}&status=active',
+  serviceRequests: 'ServiceRequest?_id={{context.appointments.entry.resource.basedOn.resolve().ofType(ServiceRequest).id}}',
+  medicationRequests: `MedicationRequest?_id={{context.appointments.entry.resource.basedOn.${ALTERNATE}.resolve().ofType(MedicationRequest).id}}`,
+  deviceRequests: `DeviceRequest?_id={{context.appointments.entry.resource.basedOn.${ALTERNATE}.resolve().ofType(DeviceRequest).id}}`,
+};
+const dispatched = (type: string): string => `${type}?_id={{context.dispatchedOrders.resolve().ofType(${type}).id}}`;
+const DISPATCH_PREFETCH = {
+  patient: 'Patient/{{context.patientId}}',
+  coverage: 'Coverage?patient={{context.patientId}}&status=active',
+  communicationRequests: dispatched('CommunicationRequest'),
+  deviceRequests: dispatched('DeviceRequest'),
+  medicationRequests: dispatched('MedicationRequest'),
+  nutritionOrders: dispatched('NutritionOrder'),
+  serviceRequests: dispatched('ServiceRequest'),
+  visionPrescriptions: dispatched('VisionPrescription'),
+};
 const USAGE = 'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it).';
 
 describe('discovery: GET /cds-services', () => {
@@ -58,6 +78,24 @@ describe('discovery: GET /cds-services', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.body).toEqual({
       services: [
+        {
+          hook: 'appointment-book',
+          id: 'appointment-book-crd',
+          title: 'AmeriHealth Caritas VIP Care coverage requirements (CRD) at appointment booking',
+          description: expect.stringMatching(/^A Da Vinci CRD coverage decision for every appointment being booked/),
+          prefetch: APPOINTMENT_PREFETCH,
+          usageRequirements: 'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage and the orders the appointments are based on in prefetch, or fhirServer with fhirAuthorization so the service can read them.',
+          extension: { 'davinci-crd.version': ['2.2'], 'davinci-crd.configuration-options': CONFIGURATION_OPTIONS },
+        },
+        {
+          hook: 'order-dispatch',
+          id: 'order-dispatch-crd',
+          title: 'AmeriHealth Caritas VIP Care coverage requirements (CRD) at order dispatch',
+          description: expect.stringMatching(/^A Da Vinci CRD coverage decision for every order dispatched to a performer/),
+          prefetch: DISPATCH_PREFETCH,
+          usageRequirements: 'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage and the dispatched orders in prefetch, or fhirServer with fhirAuthorization so the service can read them.',
+          extension: { 'davinci-crd.version': ['2.2'], 'davinci-crd.configuration-options': CONFIGURATION_OPTIONS },
+        },
         {
           hook: 'order-select',
           id: 'order-select-crd',

@@ -163,6 +163,67 @@ describe('coverage information on order-select', () => {
   });
 });
 
+describe('an order that already carries coverage information (CRD resp-35, resp-37)', () => {
+  /** One app for both calls of a test: its ids run on, so a new assertion id differs from the first call's. */
+  let app: ReturnType<typeof testApp>['app'];
+  beforeEach(() => {
+    app = testApp().app;
+  });
+  const signOn = (orders: Json[]): Promise<request.Response> => request(app).post(SIGN).send(hookRequest('order-sign', orders));
+  /** This payer's decision as a first call returned it: the sacroplasty order with its coverage information. */
+  async function decidedOnce(): Promise<Json> {
+    const first = await signOn([sacroplasty()]);
+    expect(first.status).toBe(200);
+    return actionsOf(first)[0]!.resource;
+  }
+  const appContext = (res: request.Response): Json => JSON.parse((res.body.cards as Array<{ links?: Array<{ type: string; appContext?: string }> }>)
+    .flatMap((c) => c.links ?? []).find((l) => l.type === 'smart')?.appContext ?? '{}') as Json;
+
+  it('this payer\'s identical decision already on the order: no new system action and no new assertion; the cards name the decision on record (resp-35)', async () => {
+    const decided = await decidedOnce();
+    const recorded = (decided['extension'] as CoverageExtension[])[0]!.extension.find((x) => x.url === 'coverage-assertion-id')?.['valueString'];
+    const again = await signOn([decided]);
+    expect(again.status).toBe(200);
+    expect(again.body.systemActions).toEqual([]);
+    expect(again.body.cards).toHaveLength(3);
+    expect(appContext(again)).toEqual({ decision: recorded, order: 'ServiceRequest/sr1', planDefinition: 'ccp-1247' });
+  });
+
+  it('a decision of this payer that changed (the order carries "covered"): replaced, the order otherwise as sent', async () => {
+    const decided = await decidedOnce();
+    const stale = structuredClone(decided) as Json & { extension: CoverageExtension[] };
+    stale.extension[0]!.extension = stale.extension[0]!.extension.map((x) => (x.url === 'covered' ? { url: 'covered', valueCode: 'covered' } : x));
+    const res = await signOn([stale]);
+    const [action] = actionsOf(res);
+    expect(actionsOf(res)).toHaveLength(1);
+    const exts = coverageExtensions(action);
+    expect(exts).toHaveLength(1);
+    expect(exts[0]!.extension.find((x) => x.url === 'covered')).toEqual({ url: 'covered', valueCode: 'not-covered' });
+    expect(exts[0]!.extension.find((x) => x.url === 'coverage-assertion-id')?.['valueString']).not.toBe(stale.extension[0]!.extension.find((x) => x.url === 'coverage-assertion-id')?.['valueString']);
+  });
+
+  it('another payer\'s coverage information on the order is returned exactly as sent, before this payer\'s (resp-37)', async () => {
+    const theirs = {
+      url: COVERAGE_INFO_URL,
+      extension: [
+        { url: 'coverage', valueReference: { reference: 'Coverage/other-plan' } },
+        { url: 'covered', valueCode: 'covered' },
+        { url: 'pa-needed', valueCode: 'auth-needed' },
+        { url: 'date', valueDate: '2026-11-20' },
+        { url: 'coverage-assertion-id', valueString: 'other-payer-assertion-7' },
+      ],
+    };
+    const order = sacroplasty('sr1', { extension: [theirs] });
+    const res = await sign([order]);
+    expect(res.status).toBe(200);
+    const [action] = actionsOf(res);
+    expect(action?.resource.extension[0]).toEqual(theirs);
+    expect(coverageExtensions(action).map((e) => e.extension.find((x) => x.url === 'coverage')?.['valueReference'])).toEqual([
+      { reference: 'Coverage/other-plan' }, { reference: 'Coverage/c1' },
+    ]);
+  });
+});
+
 describe('coverage information when the member\'s data says otherwise (CRD "Errors and missing data")', () => {
   /** The whole extension for an outcome that has no Coverage to point at. */
   const undecided = (covered: string, code: string, text: string): Json => ({

@@ -8,6 +8,8 @@ import { CPT, CPT_OID, HCPCS, ICD10PCS, SELECT, SIGN, defaultDecisionAction, hoo
 type Json = Record<string, unknown>;
 
 const HCPCS_HTTPS = 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
+const BLUE_BUTTON_HCPCS = 'https://bluebutton.cms.gov/resources/codesystem/hcpcs';
+const HCPCS_OID = 'urn:oid:2.16.840.1.113883.6.285';
 const EPIC_LOCAL = 'urn:oid:1.2.840.114350.1.13.0.1.7.2.696580';
 const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
 const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
@@ -39,6 +41,30 @@ function expectFired(res: request.Response, reference = 'ServiceRequest/sr1'): v
   expect(decided?.resource.extension.at(-1)?.extension.find((e) => e.url === 'covered')?.valueCode).toBe('not-covered');
 }
 
+/** The billingCode sub-extension of the order's coverage information. */
+function billingCodes(res: request.Response): unknown[] {
+  const subs = (res.body.systemActions[0].resource.extension.at(-1) as { extension: Array<{ url: string; valueCoding?: unknown }> }).extension;
+  return subs.filter((e) => e.url === 'billingCode').map((e) => e.valueCoding);
+}
+
+describe('billingCode: spelled as CRD\'s value sets spell the system (the NamingSystems\' preferred URI), whatever the EHR sent', () => {
+  it.each([
+    ['the Blue Button HCPCS URI', BLUE_BUTTON_HCPCS, { system: HCPCS_HTTPS, code: '0200T' }],
+    ['CMS\'s HCPCS URI with http', HCPCS, { system: HCPCS_HTTPS, code: '0200T' }],
+    ['the CPT OID', CPT_OID, { system: CPT, code: '0200T' }],
+    ['the CPT URI in capitals with a trailing slash', 'HTTP://WWW.AMA-ASSN.ORG/go/cpt/', { system: CPT, code: '0200T' }],
+  ])('0200T under %s → %j', async (_name, system, billed) => {
+    const res = await post(SIGN, 'order-sign', order({ coding: [{ system, code: '0200T' }] }));
+    expect(res.status).toBe(200);
+    expect(billingCodes(res)).toEqual([billed]);
+  });
+
+  it('one code sent under two spellings of one system is billed once', async () => {
+    const res = await post(SIGN, 'order-sign', order({ coding: [{ system: CPT, code: '0201T' }, { system: CPT_OID, code: '0201T' }] }));
+    expect(billingCodes(res)).toEqual([{ system: CPT, code: '0201T' }]);
+  });
+});
+
 describe('detection: sacroplasty orders fire', () => {
   const codedCases: Array<[string, string, string]> = [
     ['CPT 0200T under the CPT URI', CPT, '0200T'],
@@ -49,6 +75,8 @@ describe('detection: sacroplasty orders fire', () => {
     ['CPT 0201T under the HCPCS URI (https)', HCPCS_HTTPS, '0201T'],
     ['CPT 0200T under the CPT OID', CPT_OID, '0200T'],
     ['CPT 0201T under the CPT OID', CPT_OID, '0201T'],
+    ['CPT 0200T under the Blue Button HCPCS URI (the CRD test kit\'s system)', BLUE_BUTTON_HCPCS, '0200T'],
+    ['CPT 0201T under the HCPCS OID', HCPCS_OID, '0201T'],
     ['ICD-10-PCS 0QU13JZ (supplement sacrum, percutaneous)', ICD10PCS, '0QU13JZ'],
     ['ICD-10-PCS 0QU14JZ (supplement sacrum, percutaneous endoscopic)', ICD10PCS, '0QU14JZ'],
   ];

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { NOW, hookRequest, sacroplasty, testApp } from './helpers';
+import { hookRequest, sacroplasty, testApp } from './helpers';
 
 const FEEDBACK = '/cds-services/order-sign-crd/feedback';
 const CARD = '00000000-0000-4000-8000-000000000002';
@@ -29,8 +29,8 @@ describe('feedback is stored as received, per service', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({});
 
-    const receivedAt = NOW.toISOString();
-    expect(receivedAt).toBe('2026-11-23T12:00:00.000Z');
+    // Stored with the time it was received: the app's pinned clock (helpers NOW), not the client's timestamps.
+    const receivedAt = '2026-11-23T12:00:00.000Z';
     expect(await feedback.list()).toEqual([
       { serviceId: 'order-sign-crd', card: CARD, outcome: 'accepted', acceptedSuggestions: ['00000000-0000-4000-8000-000000000003'], outcomeTimestamp: '2026-11-23T11:58:00Z', receivedAt },
       {

@@ -24,6 +24,8 @@ export const NOW = new Date('2026-11-23T12:00:00.000Z');
 
 export const CPT = 'http://www.ama-assn.org/go/cpt';
 export const HCPCS = 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
+/** HCPCS as Da Vinci CRD's value sets spell it (the NamingSystem's preferred URI): what the service sends. */
+export const HCPCS_CRD = 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
 export const CPT_OID = 'urn:oid:2.16.840.1.113883.6.12';
 export const ICD10PCS = 'http://www.cms.gov/Medicare/Coding/ICD10';
 export const COVERAGE_INFO_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';

@@ -17,11 +17,12 @@ type Json = Record<string, unknown>;
 const PLAN_FILE = 'ccp-1247/PlanDefinition-ccp-1247.json';
 const VALUESET_FILE = 'ccp-1247/ValueSet-ccp-1247-sacroplasty.json';
 const CONDITION = 'PlanDefinition.action[0].condition[0].expression.expression';
+const HOOK_MESSAGE = 'must be one of order-select, order-sign, appointment-book, order-dispatch (the hooks this service decides on; README "Hooks")';
 
 describe('loading the real knowledge', () => {
   it('loads one service per hook, the catalog (CCP.1247 and the payer\'s default rule), the payer and the old ids as aliases; no warnings before the review date', () => {
     const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: NOW });
-    expect([...kb.services.keys()].sort()).toEqual(['order-select-crd', 'order-sign-crd']);
+    expect([...kb.services.keys()].sort()).toEqual(['appointment-book-crd', 'order-dispatch-crd', 'order-select-crd', 'order-sign-crd']);
     expect([...kb.aliases]).toEqual([['sacroplasty-order-select', 'order-select-crd'], ['sacroplasty-order-sign', 'order-sign-crd']]);
     expect([...kb.policies.keys()]).toEqual(['PlanDefinition/ccp-1247', 'PlanDefinition/payer-default']);
     expect(kb.defaultPolicy?.key).toBe('PlanDefinition/payer-default');
@@ -32,7 +33,8 @@ describe('loading the real knowledge', () => {
       references: new Set(),
     });
     // CCP.1247's condition is all recognised forms: indexed by its codes and its text pattern, nothing left to test on every order.
-    expect(kb.index.stats()).toEqual({ codes: 8, patterns: 1, unindexed: 0 });
+    // 6 codes of the ValueSet, under every spelling of their system (CPT ×2, HCPCS ×3: the NamingSystems).
+    expect(kb.index.stats()).toEqual({ codes: 12, patterns: 1, unindexed: 0 });
     expect(kb.warnings).toEqual([]);
   });
 
@@ -46,7 +48,7 @@ describe('loading the real knowledge', () => {
 
     it('loads, with one warning naming PlanDefinition/ccp-1247 and its review date', () => {
       const kb = loadKnowledge({ knowledgeDir: KNOWLEDGE_DIR, servicesDir: SERVICES_DIR, now: later });
-      expect(kb.services.size).toBe(2);
+      expect(kb.services.size).toBe(4);
       expect(kb.warnings).toEqual([{
         file: 'fhir-resources/ccp-1247/PlanDefinition-ccp-1247.json',
         path: 'PlanDefinition.extension(artifact-nextReviewDate)',
@@ -58,9 +60,13 @@ describe('loading the real knowledge', () => {
       const { app } = testApp({ deps: { now: () => later } });
       const res = await request(app).get('/cds-services');
       expect(res.status).toBe(200);
-      expect(res.body.services.map((s: Json) => s['usageRequirements'])).toEqual([
-        'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it). Policy Percutaneous sacroplasty (clinical policy CCP.1247) is past its next review date (11/2026); it still applies.',
-        'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it). Policy Percutaneous sacroplasty (clinical policy CCP.1247) is past its next review date (11/2026); it still applies.',
+      const note = ' Policy Percutaneous sacroplasty (clinical policy CCP.1247) is past its next review date (11/2026); it still applies.';
+      const orders = 'For members of AmeriHealth Caritas VIP Care. Send the patient\'s active Coverage in prefetch (or fhirServer with fhirAuthorization so the service can read it).';
+      expect(res.body.services.map((s: Json) => [s['id'], s['usageRequirements']])).toEqual([
+        ['appointment-book-crd', `For members of AmeriHealth Caritas VIP Care. Send the patient's active Coverage and the orders the appointments are based on in prefetch, or fhirServer with fhirAuthorization so the service can read them.${note}`],
+        ['order-dispatch-crd', `For members of AmeriHealth Caritas VIP Care. Send the patient's active Coverage and the dispatched orders in prefetch, or fhirServer with fhirAuthorization so the service can read them.${note}`],
+        ['order-select-crd', `${orders}${note}`],
+        ['order-sign-crd', `${orders}${note}`],
       ]);
     });
 
@@ -118,7 +124,7 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
   }
 
   it('the unbroken copy loads (the fixture itself is sound)', () => {
-    expect(loadKnowledge({ knowledgeDir, servicesDir, now: NOW }).services.size).toBe(2);
+    expect(loadKnowledge({ knowledgeDir, servicesDir, now: NOW }).services.size).toBe(4);
   });
 
   it('invalid JSON', () => {
@@ -238,13 +244,42 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
     expectProblems(err, [{ file: shown(kFile('payer/Organization-zz-second.json')), path: 'Organization.type', message: 'only one payer Organization (type pay) may describe this endpoint; Organization/vipcare already does' }]);
   });
 
-  it('a service declared for the order-dispatch hook (not supported)', () => {
-    const file = sFile('order-sign.json');
-    edit(file, (s) => {
-      s['hook'] = 'order-dispatch';
+  it('a code-system NamingSystem without a preferred uri (billing codes would have no spelling)', () => {
+    const file = kFile('terminology/NamingSystem-hcpcs.json');
+    edit(file, (ns) => {
+      for (const u of ns['uniqueId'] as Json[]) u['preferred'] = false;
+    });
+    expectProblems(loadError(), [{ file: shown(file), path: 'NamingSystem.uniqueId', message: 'a code system NamingSystem needs exactly one preferred uri (the spelling billing codes are sent in)' }]);
+  });
+
+  it('a spelling two NamingSystems both claim', () => {
+    const file = kFile('terminology/NamingSystem-zz-hcpcs-copy.json');
+    write(file, {
+      resourceType: 'NamingSystem', id: 'zz-hcpcs-copy', name: 'HCPCS copy', status: 'active', kind: 'codesystem', date: '2026-12-01',
+      uniqueId: [{ type: 'uri', value: 'https://example.org/hcpcs', preferred: true }, { type: 'uri', value: 'https://bluebutton.cms.gov/resources/codesystem/hcpcs' }],
+    });
+    expectProblems(loadError(), [{ file: shown(file), path: 'NamingSystem.uniqueId', message: 'http://bluebutton.cms.gov/resources/codesystem/hcpcs is already named by NamingSystem/hcpcs' }]);
+  });
+
+  it('a card triggered on a hook its rule does not fire on (it would never show)', () => {
+    edit<PlanDefinition>(kFile(PLAN_FILE), (pd) => {
+      pd.action![0]!.trigger = [{ type: 'named-event', name: 'order-sign' }];
     });
     const err = loadError();
-    expectProblems(err, [{ file: shown(file), path: 'hook', message: 'must be equal to one of the allowed values' }]);
+    expect(err.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
+      'PlanDefinition.action[0].action[0].trigger: "order-select" is not a hook its rule fires on (order-sign): the card would never show',
+      'PlanDefinition.action[0].action[1].trigger: "appointment-book" is not a hook its rule fires on (order-sign): the card would never show',
+      'PlanDefinition.action[0].action[1].trigger: "order-dispatch" is not a hook its rule fires on (order-sign): the card would never show',
+    ]);
+  });
+
+  it('a service declared for the encounter-start hook (not offered)', () => {
+    const file = sFile('order-sign.json');
+    edit(file, (s) => {
+      s['hook'] = 'encounter-start';
+    });
+    const err = loadError();
+    expectProblems(err, [{ file: shown(file), path: 'hook', message: HOOK_MESSAGE }]);
   });
 
   it('two services with the same id', () => {
@@ -265,14 +300,14 @@ describe('a broken knowledge copy is refused with a KnowledgeLoadError naming th
       delete vs['expansion'];
     });
     edit(sFile('order-sign.json'), (s) => {
-      s['hook'] = 'order-dispatch';
+      s['hook'] = 'encounter-discharge';
     });
     const err = loadError();
     expect(err.problems.map((p) => p.path)).toEqual(['ValueSet', 'hook']);
     expect(err.message.split('\n')).toEqual([
       'Knowledge could not be loaded (2 problems):',
       `  ${shown(kFile(VALUESET_FILE))} ValueSet: has no codes (give compose.include.concept or an expansion)`,
-      `  ${shown(sFile('order-sign.json'))} hook: must be equal to one of the allowed values`,
+      `  ${shown(sFile('order-sign.json'))} hook: ${HOOK_MESSAGE}`,
     ]);
   });
 

@@ -68,7 +68,7 @@ describe('a second policy added as FHIR resources only', () => {
     const res = await request(app).get('/cds-services');
     const alone = await request(testApp().app).get('/cds-services');
     expect(res.body).toEqual(alone.body);
-    expect(res.body.services.map((s: Json) => s['id'])).toEqual(['order-select-crd', 'order-sign-crd']);
+    expect(res.body.services.map((s: Json) => s['id'])).toEqual(['appointment-book-crd', 'order-dispatch-crd', 'order-select-crd', 'order-sign-crd']);
   });
 
   it('one order-sign call decides each order under its own policy, each with its own stored assertion', async () => {

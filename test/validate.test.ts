@@ -58,8 +58,8 @@ describe('validateKnowledge on the real knowledge', () => {
     expect(checked).toBe(count);
     expect(knowledge?.resources.size).toBe(count);
     expect(cases.map((c) => [c.testCase.file.split('/').pop(), c.passed, c.differences])).toEqual([
-      ['cpt-0200t.json', true, []], ['cpt-0201t.json', true, []], ['free-text.json', true, []], ['icd-10-pcs.json', true, []],
-      ['local-code.json', true, []], ['look-alikes.json', true, []], ['order-select.json', true, []],
+      ['appointment-book.json', true, []], ['cpt-0200t.json', true, []], ['cpt-0201t.json', true, []], ['free-text.json', true, []], ['icd-10-pcs.json', true, []],
+      ['local-code.json', true, []], ['look-alikes.json', true, []], ['order-dispatch.json', true, []], ['order-select.json', true, []],
     ]);
   });
 });
@@ -78,7 +78,7 @@ describe('each knowledge resource is valid against the FHIR schema of its versio
       return [type, fhirVersionOf(type)];
     }));
     expect(Object.fromEntries(versions)).toEqual({
-      ActivityDefinition: 'R4', CodeSystem: 'R4', PlanDefinition: 'R4', ValueSet: 'R4', Organization: 'R4', Citation: 'R4B', Evidence: 'R4B',
+      ActivityDefinition: 'R4', CodeSystem: 'R4', PlanDefinition: 'R4', ValueSet: 'R4', Organization: 'R4', NamingSystem: 'R4', Citation: 'R4B', Evidence: 'R4B',
     });
   });
 
@@ -211,18 +211,29 @@ describe('validateKnowledge catches what would break or misbehave at run time (f
 
   it('a covered code outside CRD\'s value set ("noncovered")', async () => {
     const problems = await problemsOf(editPlan((rule) => {
-      const coverage = rule.action[3] as { extension: Array<{ extension: Array<{ url: string; valueCode?: string }> }> };
+      const coverage = rule.action[4] as { extension: Array<{ extension: Array<{ url: string; valueCode?: string }> }> };
       coverage.extension[0]!.extension[0]!.valueCode = 'noncovered';
     }));
-    expect(problems).toEqual([{ file: endsWith(PLAN), path: 'PlanDefinition.action[0].action[3].extension.extension(covered)', message: '"noncovered" is not a CRD covered code (covered, not-covered, conditional, indeterminate)' }]);
+    expect(problems).toEqual([{ file: endsWith(PLAN), path: 'PlanDefinition.action[0].action[4].extension.extension(covered)', message: '"noncovered" is not a CRD covered code (covered, not-covered, conditional, indeterminate)' }]);
+  });
+
+  it('clinical documentation asked for by a rule that also fires on order-select (CRD hook-19: not on secondary hooks)', async () => {
+    const problems = await problemsOf(editPlan((rule) => {
+      const coverage = rule.action[4] as { extension: Array<{ extension: Json[] }> };
+      coverage.extension[0]!.extension.push({ url: 'doc-needed', valueCode: 'clinical' });
+    }));
+    expect(problems).toEqual([{
+      file: endsWith(PLAN), path: 'PlanDefinition.action[0].action[4].extension(doc-needed)',
+      message: 'doc-needed clinical must not be returned on order-select (CRD hook-19): give that decision its own rule triggered on primary hooks only',
+    }]);
   });
 
   it('pa-needed on a not-covered decision (crd-ci-q2)', async () => {
     const problems = await problemsOf(editPlan((rule) => {
-      const coverage = rule.action[3] as { extension: Array<{ extension: Json[] }> };
+      const coverage = rule.action[4] as { extension: Array<{ extension: Json[] }> };
       coverage.extension[0]!.extension.push({ url: 'pa-needed', valueCode: 'auth-needed' });
     }));
-    expect(problems).toEqual([{ file: endsWith(PLAN), path: 'PlanDefinition.action[0].action[3].extension.extension(pa-needed)', message: 'pa-needed must be absent when covered is not-covered (crd-ci-q2)' }]);
+    expect(problems).toEqual([{ file: endsWith(PLAN), path: 'PlanDefinition.action[0].action[4].extension.extension(pa-needed)', message: 'pa-needed must be absent when covered is not-covered (crd-ci-q2)' }]);
   });
 
   it('a mistyped card type ("guidline")', async () => {
@@ -267,8 +278,8 @@ describe('npm run validate (the CLI, run without a prior build)', () => {
 
   it('exits 0 on the real folders, runs the policy test cases and says what it checked', () => {
     const { status, lines } = run([KNOWLEDGE_DIR, SERVICES_DIR]);
-    expect(lines.filter((l) => l.startsWith('PASS '))).toHaveLength(7);
-    expect(lines.at(-1)).toMatch(new RegExp(`^${jsonFiles(KNOWLEDGE_DIR).length} resources checked, 0 problems, \\d+ warnings?; 7 test cases, 0 failed$`));
+    expect(lines.filter((l) => l.startsWith('PASS '))).toHaveLength(9);
+    expect(lines.at(-1)).toMatch(new RegExp(`^${jsonFiles(KNOWLEDGE_DIR).length} resources checked, 0 problems, \\d+ warnings?; 9 test cases, 0 failed$`));
     expect(status).toBe(0);
   }, 90_000);
 
@@ -298,6 +309,6 @@ describe('npm run validate (the CLI, run without a prior build)', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^FAIL \S*cpt-0201t\.json: CPT 0201T \(bilateral sacroplasty\), code only, is not covered under CCP\.1247$/));
     expect(lines).toContain('       ServiceRequest/sr-0201t: governed by no policy, expected ccp-1247');
     expect(lines).toContain('       ServiceRequest/sr-0201t: covered covered, expected not-covered');
-    expect(lines.at(-1)).toMatch(/; 7 test cases, 1 failed$/);
+    expect(lines.at(-1)).toMatch(/; 9 test cases, 1 failed$/);
   }, 90_000);
 });

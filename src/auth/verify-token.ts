@@ -31,8 +31,8 @@ const NEVER = /^(none|HS\d+)$/i;
 
 /**
  * Verifies a CDS client's JWT (CDS Hooks 2.0 §Trusting CDS Clients): an asymmetric `alg` from the allow-list
- * (never `none`, never HMAC), `kid` required, `typ` JWT; `iss` registered; a `jku`, if any, equal to that
- * issuer's registered jwks_uri (no other URL is fetched); signature by the issuer's key; `aud` equal to the exact
+ * (never `none`, never HMAC), `kid` required, `typ` JWT; `iss` registered; signature by one of the issuer's
+ * registered keys (a `jku` header is never fetched nor trusted for keys); `aud` equal to the exact
  * URL called; `exp` in the future and at most 5 minutes after `iat`; `iat` not in the future; `jti` used once.
  */
 export async function verifyCdsToken(token: string, audience: string, o: VerifyOptions): Promise<CdsCaller> {
@@ -52,9 +52,10 @@ export async function verifyCdsToken(token: string, audience: string, o: VerifyO
   const iss = unverified.iss;
   const client = typeof iss === 'string' ? o.clients.get(iss) : undefined;
   if (!client || typeof iss !== 'string') throw new AuthError('The token\'s issuer is not a registered CDS client.');
-  if (header.jku !== undefined && header.jku !== client.jwks_uri) {
-    throw new AuthError('The token\'s jku is not the JWK Set URL registered for its issuer.');
-  }
+  // A `jku` header is not where keys come from: the issuer's registered keys (inline, or fetched from its
+  // registered jwks_uri) verify every token, whatever URL the token names, and no URL a token names is ever
+  // fetched (CDS Hooks 2.0 §Trusting CDS Clients: services allow-list jku; RFC 7515 §4.1.2 makes it a hint). A
+  // token signed by a registered key is authentic with any jku; one signed by another key fails its signature.
 
   const now = o.now?.() ?? new Date();
   const verifyWith = (getKey: JWTVerifyGetKey): ReturnType<typeof jwtVerify> => jwtVerify(token, getKey, {

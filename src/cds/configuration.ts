@@ -14,7 +14,7 @@ export interface ConfigurationOption {
 /** Names and descriptions for the CRD card-type codes a policy may offer (CRD card-type value set). */
 const CARD_TYPE_TEXT: Record<string, [string, string]> = {
   'coverage-info': ['Coverage information', 'Return the coverage decision (covered, not covered, indeterminate) as a coverage-information system action on each order decided.'],
-  'therapy-alternatives-req': ['Required therapy alternatives', 'Cards saying an ordered service is not covered, offering the covered alternatives as replacement orders.'],
+  'therapy-alternatives-req': ['Required therapy alternatives', 'Cards saying an ordered service is not covered and naming the covered alternatives (as replacement orders while the order is a draft).'],
   'therapy-alternatives-opt': ['Optional therapy alternatives', 'Cards proposing covered alternatives that the plan prefers.'],
   guideline: ['Policy and evidence', 'Cards linking the plan\'s clinical policy, its evidence, and the details app.'],
   'clinical-reminder': ['Clinical reminders', 'Reminders related to the order.'],
@@ -41,6 +41,7 @@ export function cardTypesOf(catalog: Catalog, hook: string): string[] {
       if (!rule.rule.hooks.has(hook)) continue;
       if (rule.coverageTemplate) seen.add('coverage-info');
       for (const card of rule.cards) {
+        if (card.hooks && !card.hooks.has(hook)) continue;
         for (const c of card.action.code?.flatMap((x) => x.coding ?? []) ?? []) if (c.system === CARD_TYPE_SYSTEM && c.code) seen.add(c.code);
       }
     }

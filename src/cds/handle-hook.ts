@@ -3,13 +3,13 @@ import type { Catalog } from '../engine/catalog';
 import { decide } from '../decision/decide';
 import type { Decision } from '../decision/decide';
 import { memberCoverage, OtherPayerError } from '../decision/member';
-import { bundleResources, ordersInScope } from '../decision/scope';
 import type { LoadedService } from '../knowledge/knowledge-base';
 import { HttpError, badRequest } from '../http/errors';
 import { toCdsResponse } from './card-mapping';
 import { readConfiguration } from './configuration';
 import type { ConfigurationOption } from './configuration';
 import type { FhirFetchOptions, FhirReadResult } from './fhir-fetch';
+import { ordersForHook } from './hook-orders';
 import { memberDataSource } from './prefetch';
 import { validateHookRequest } from './request-schema';
 import type { HookResponse } from './types';
@@ -40,7 +40,7 @@ interface HookRequestBody {
   hookInstance: string;
   fhirServer?: string;
   fhirAuthorization?: { access_token: string };
-  context: Record<string, unknown> & { patientId: string; userId: string; encounterId?: string; draftOrders: unknown; selections?: unknown };
+  context: Record<string, unknown> & { patientId: string; userId?: string; encounterId?: string };
   prefetch?: Record<string, unknown>;
   extension?: Record<string, unknown>;
 }
@@ -60,7 +60,6 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
   }
   const config = readConfiguration(request.extension, deps.options.get(service.definition.id) ?? []);
   const primary = CRD_PRIMARY_HOOKS.has(hook);
-  const drafts = bundleResources(request.context.draftOrders);
   const source = memberDataSource({
     prefetchTemplates: service.definition.prefetch ?? {},
     prefetch: request.prefetch,
@@ -70,6 +69,7 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
     fetchOptions: deps.fetchOptions,
     ...(deps.onFhirRead ? { onRead: deps.onFhirRead } : {}),
   });
+  const { orders, callOrders } = await ordersForHook(hook, request.context, source);
   const now = deps.now();
   let result;
   try {
@@ -77,13 +77,13 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
       catalog: deps.catalog,
       hook,
       primary,
-      orders: ordersInScope(hook, drafts, request.context.selections),
+      orders,
       context: {
         patientId: request.context.patientId,
-        userId: request.context.userId,
+        ...(request.context.userId ? { userId: request.context.userId } : {}),
         ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
       },
-      variables: { context: request.context, draftOrders: drafts.map((d) => d.resource), hook },
+      variables: { context: request.context, draftOrders: callOrders, hook },
       member: () => memberCoverage(deps.catalog.knowledge.payer, source),
       patient: source.patientResource,
       decideCoverage: !config.disabledTypes.has('coverage-info'),

@@ -67,20 +67,54 @@ export async function resolveKey(key: string, req: DataRequest): Promise<MemberD
   return read(req, query);
 }
 
+/** Most resources one call may read from the EHR beyond its prefetch: a bound on the work a caller can cause. */
+export const MAX_EHR_READS = 64;
+
+type Resource = Record<string, unknown> & { resourceType: string };
+
+/** The resource `Type/id` if the EHR prefetched it, as a prefetch value itself or as an entry of a prefetch Bundle. */
+function prefetched(prefetch: Record<string, unknown> | undefined, reference: string): Resource | undefined {
+  const matches = (r: unknown): r is Resource => !!r && typeof r === 'object' && `${String((r as Resource).resourceType)}/${String((r as Resource)['id'])}` === reference;
+  for (const value of Object.values(prefetch ?? {})) {
+    if (matches(value)) return value;
+    const entries = (value as { resourceType?: unknown; entry?: unknown } | null)?.resourceType === 'Bundle' ? (value as { entry?: unknown }).entry : undefined;
+    if (!Array.isArray(entries)) continue;
+    for (const e of entries) if (matches((e as { resource?: unknown } | null)?.resource)) return (e as { resource: Resource }).resource;
+  }
+  return undefined;
+}
+
 /**
- * The member's data for the decision layer, from this call: the patient only when the EHR sent it (the decision
- * rests on Coverage; data minimisation, CRD sec-5), the coverage from prefetch or the EHR, and references the
- * coverage names (its payor) from the EHR. Each is read at most once per call.
+ * The call's data for the decision layer: the patient only when the EHR sent it (the decision rests on Coverage;
+ * data minimisation, CRD sec-5), the coverage from prefetch or the EHR, and resources the call names by reference
+ * (a Coverage's payor, an Appointment's order, a dispatched order): from prefetch when the EHR sent them under any
+ * key (CRD found-30: clients may name keys as they like), else read from the EHR. Each is read at most once per
+ * call, and at most MAX_EHR_READS are read.
  */
 export function memberDataSource(req: DataRequest): MemberDataSource & { patientResource: () => Record<string, unknown> | undefined } {
   let patient: Promise<MemberData | undefined> | undefined;
   let coverage: Promise<MemberData> | undefined;
   let patientValue: MemberData | undefined;
   const reads = new Map<string, Promise<MemberData>>();
+  const readOnce = (reference: string): Promise<MemberData> => {
+    const found = prefetched(req.prefetch, reference);
+    if (found) return Promise.resolve({ status: 'ok', resource: found });
+    let pending = reads.get(reference);
+    if (!pending) {
+      if (reads.size >= MAX_EHR_READS) {
+        throw new HttpError(422, 'too-costly', `The call needs more than ${MAX_EHR_READS} resources the EHR did not prefetch; send them in prefetch.`, ['prefetch']);
+      }
+      pending = read(req, reference).then((data) => (data.status === 'ok' && `${data.resource.resourceType}/${String(data.resource['id'])}` !== reference
+        ? { status: 'failed', reason: `the EHR's FHIR server answered a read of ${reference.slice(0, reference.indexOf('/'))} with another resource` }
+        : data));
+      reads.set(reference, pending);
+    }
+    return pending;
+  };
   return {
     patient: () => (patient ??= (req.prefetch && 'patient' in req.prefetch ? resolveKey('patient', req) : Promise.resolve(undefined)).then((p) => (patientValue = p))),
     coverage: () => (coverage ??= resolveKey('coverage', req)),
-    read: (reference) => reads.get(reference) ?? reads.set(reference, read(req, reference)).get(reference) as Promise<MemberData>,
+    read: readOnce,
     patientResource: () => (patientValue?.status === 'ok' ? patientValue.resource : undefined),
   };
 }

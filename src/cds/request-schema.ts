@@ -5,12 +5,15 @@ import type { SupportedHook } from '../fhir/constants';
 /**
  * JSON Schemas for CDS Hooks 2.0 requests, written from the spec (no official schema exists):
  * §HTTP Request (hook, hookInstance, fhirServer, fhirAuthorization, context, prefetch) and the context of
- * order-select 1.0 and order-sign 1.1. Unknown properties are allowed everywhere: CDS Hooks says unknown elements
- * SHALL be ignored, and CRD says the same of unknown context keys.
+ * order-select 1.0, order-sign 1.1, appointment-book 1.0 and order-dispatch 1.1 (CDS Hooks hook library; CRD 2.2
+ * hook-24, hook-31). Unknown properties are allowed everywhere: CDS Hooks says unknown elements SHALL be ignored,
+ * and CRD says the same of unknown context keys (hook-23).
  */
 const MAX_ORDERS = 5000;
+const ID = '^[A-Za-z0-9\\-.]{1,64}$';
 const reference = { type: 'string', minLength: 3, maxLength: 256, pattern: '^[A-Za-z]+/[A-Za-z0-9\\-.]{1,64}$' };
-const draftOrders = {
+/** A Bundle whose entries are resources with a type and an id (draftOrders; appointments: only Appointments). */
+const resourceBundle = (resourceType: object) => ({
   type: 'object',
   required: ['resourceType'],
   properties: {
@@ -26,22 +29,16 @@ const draftOrders = {
           resource: {
             type: 'object',
             required: ['resourceType', 'id'],
-            properties: {
-              resourceType: { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' },
-              id: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' },
-            },
+            properties: { resourceType, id: { type: 'string', pattern: ID } },
           },
         },
       },
     },
   },
-};
-const commonContext = {
-  userId: reference,
-  patientId: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' },
-  encounterId: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' },
-  draftOrders,
-};
+});
+const draftOrders = resourceBundle({ type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' });
+const patientId = { type: 'string', pattern: ID };
+const encounterId = { type: 'string', pattern: ID };
 
 const base = {
   type: 'object',
@@ -50,9 +47,14 @@ const base = {
     hook: { type: 'string', minLength: 1, maxLength: 128 },
     hookInstance: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' },
     fhirServer: { type: 'string', maxLength: 2048, pattern: '^https?://[^\\s]+$' },
+    // CDS Hooks 2.0 §Passing the Access Token lists access_token, token_type ("Bearer"), expires_in, scope and
+    // subject as required. Only the token is needed to read the EHR's FHIR server; the rest is informational, and
+    // clients omit it in the wild (the CRD test kit sends {access_token, expires_in}). So: the token is required, a
+    // token_type other than Bearer is refused (the service could not use it correctly), and the rest is checked
+    // only for its type when present (README "Departures").
     fhirAuthorization: {
       type: 'object',
-      required: ['access_token', 'token_type', 'expires_in', 'scope', 'subject'],
+      required: ['access_token'],
       properties: {
         access_token: { type: 'string', minLength: 1, maxLength: 16384 },
         token_type: { type: 'string', pattern: '^[Bb]earer$' },
@@ -73,12 +75,35 @@ const contextSchemas: Record<SupportedHook, object> = {
   'order-select': {
     type: 'object',
     required: ['userId', 'patientId', 'selections', 'draftOrders'],
-    properties: { ...commonContext, selections: { type: 'array', minItems: 1, maxItems: MAX_ORDERS, items: reference } },
+    properties: { userId: reference, patientId, encounterId, draftOrders, selections: { type: 'array', minItems: 1, maxItems: MAX_ORDERS, items: reference } },
   },
   'order-sign': {
     type: 'object',
     required: ['userId', 'patientId', 'draftOrders'],
-    properties: commonContext,
+    properties: { userId: reference, patientId, encounterId, draftOrders },
+  },
+  // appointment-book 1.0: "FHIR Bundle of Appointments in 'proposed' state" (the status is not enforced: CRD
+  // allows booked or other statuses for edits, profile-appointment-*.status comment).
+  'appointment-book': {
+    type: 'object',
+    required: ['userId', 'patientId', 'appointments'],
+    properties: { userId: reference, patientId, encounterId, appointments: resourceBundle({ const: 'Appointment' }) },
+  },
+  // order-dispatch 1.1: no userId or encounterId; the orders are references, the performer a reference, the Tasks
+  // objects (each for one of the dispatched orders).
+  'order-dispatch': {
+    type: 'object',
+    required: ['patientId', 'dispatchedOrders', 'performer'],
+    properties: {
+      patientId,
+      dispatchedOrders: { type: 'array', minItems: 1, maxItems: MAX_ORDERS, items: reference },
+      performer: reference,
+      fulfillmentTasks: {
+        type: 'array',
+        maxItems: MAX_ORDERS,
+        items: { type: 'object', required: ['resourceType'], properties: { resourceType: { const: 'Task' }, id: { type: 'string', pattern: ID } } },
+      },
+    },
   },
 };
 
@@ -92,6 +117,8 @@ const PATTERN_MEANING: Record<string, string> = {
   hookInstance: 'must be a UUID (e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea)',
   userId: 'must be a FHIR reference such as Practitioner/123',
   selections: 'must hold FHIR references such as ServiceRequest/123',
+  dispatchedOrders: 'must hold FHIR references such as ServiceRequest/123',
+  performer: 'must be a FHIR reference such as Practitioner/123',
   patientId: 'must be a FHIR id (1–64 letters, digits, "-" or ".")',
   encounterId: 'must be a FHIR id (1–64 letters, digits, "-" or ".")',
   id: 'must be a FHIR id (1–64 letters, digits, "-" or ".")',
@@ -114,10 +141,45 @@ function describe(e: ErrorObject): { location: string; message: string } {
   return { location: location || '(body)', message };
 }
 
+/**
+ * Request types of earlier FHIR versions and their FHIR R4 successors. CRD 2.2 is FHIR R4 only; an order of an
+ * older version is not something to ignore silently (the payer would say nothing about an order it governs), it is
+ * a request this service cannot read: 400, naming the R4 type to send.
+ */
+const OLDER_FHIR_TYPES: Readonly<Record<string, string>> = {
+  ProcedureRequest: 'ServiceRequest (ProcedureRequest is FHIR STU3)',
+  ReferralRequest: 'ServiceRequest (ReferralRequest is FHIR STU3)',
+  DiagnosticOrder: 'ServiceRequest (DiagnosticOrder is FHIR DSTU2)',
+  MedicationOrder: 'MedicationRequest (MedicationOrder is FHIR DSTU2)',
+  DeviceUseRequest: 'DeviceRequest (DeviceUseRequest is FHIR DSTU2)',
+};
+
+type Problem = { location: string; message: string };
+
+function olderFhirType(type: unknown, location: string): Problem | undefined {
+  const successor = typeof type === 'string' ? OLDER_FHIR_TYPES[type] : undefined;
+  return successor ? { location, message: `is ${String(type)}: this service speaks FHIR R4 (CRD 2.2); send ${successor}` } : undefined;
+}
+
+/** The first order of an older FHIR version in the context, where the hook names orders. */
+function olderFhirOrder(context: Record<string, unknown>): Problem | undefined {
+  const entries = (context['draftOrders'] as { entry?: Array<{ resource: { resourceType: string } }> } | undefined)?.entry ?? [];
+  for (const [i, e] of entries.entries()) {
+    const problem = olderFhirType(e.resource.resourceType, `context.draftOrders.entry[${i}].resource.resourceType`);
+    if (problem) return problem;
+  }
+  const dispatched = Array.isArray(context['dispatchedOrders']) ? context['dispatchedOrders'] as string[] : [];
+  for (const [i, ref] of dispatched.entries()) {
+    const problem = olderFhirType(ref.slice(0, ref.indexOf('/')), `context.dispatchedOrders[${i}]`);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
 /** Validates a hook request for a service's hook; returns the first problem, or undefined when valid. */
-export function validateHookRequest(hook: SupportedHook, body: unknown): { location: string; message: string } | undefined {
+export function validateHookRequest(hook: SupportedHook, body: unknown): Problem | undefined {
   const validate = validators[hook];
-  if (validate(body)) return undefined;
+  if (validate(body)) return olderFhirOrder((body as { context: Record<string, unknown> }).context);
   const first = validate.errors?.[0];
   return first ? describe(first) : { location: '(body)', message: 'is invalid' };
 }

@@ -178,7 +178,7 @@ export async function decide(input: DecisionInput): Promise<DecisionResult> {
     applications.push({
       policy,
       requestGroup: applyCards({
-        policy, applications: list, context: input.context, variables: memberVars,
+        policy, hook: input.hook, applications: list, context: input.context, variables: memberVars,
         decisionIds: (order) => idsByOrder.get(order) ?? [],
         now: input.now, newId: input.newId, resolveUrl: input.resolveUrl,
         onTextError: (path, error) => input.onExpressionError(policy.policy.key, path, error),

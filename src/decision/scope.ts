@@ -5,8 +5,8 @@ export const DECIDABLE_TYPES: ReadonlySet<string> = new Set([
   'ServiceRequest', 'MedicationRequest', 'DeviceRequest', 'NutritionOrder', 'VisionPrescription', 'CommunicationRequest', 'Appointment',
 ]);
 
-/** Statuses of an order that is no longer one to perform: nothing to decide. */
-const ENDED = new Set(['revoked', 'entered-in-error', 'completed', 'cancelled']);
+/** Statuses of an order or appointment that is no longer one to perform: nothing to decide (FHIR R4 request-status, appointmentstatus). */
+const ENDED = new Set(['revoked', 'entered-in-error', 'completed', 'cancelled', 'fulfilled', 'noshow']);
 
 /** Every resource of a Bundle as `Type/id` references (the request schema guarantees both are present). */
 export function bundleResources(bundle: unknown): OrderInScope[] {

@@ -12,10 +12,10 @@ export interface OrderInScope {
   reference: string;
 }
 
-/** The hook context the engine needs (CDS Hooks order-select / order-sign context). */
+/** The hook context the engine needs (CDS Hooks context; order-dispatch has no userId). */
 export interface HookContext {
   patientId: string;
-  userId: string;
+  userId?: string;
   encounterId?: string;
 }
 
@@ -27,6 +27,8 @@ export interface RuleApplication {
 
 export interface ApplyCardsRequest {
   policy: CompiledPolicy;
+  /** The hook being answered: a card whose triggers name other hooks is left out. */
+  hook: string;
   applications: RuleApplication[];
   context: HookContext;
   /** The call's `%` variables (`%context`, `%draftOrders`, `%hook`, `%patient`, `%coverage`). */
@@ -160,22 +162,25 @@ export function applyCards(req: ApplyCardsRequest): RequestGroup {
   const planId = policy.policy.resource.id;
   const groups: RequestGroupAction[] = [];
   const policyCards: Array<{ rule: CompiledRule; card: CompiledCard; orders: OrderInScope[] }> = [];
+  const shows = (card: CompiledCard): boolean => !card.hooks || card.hooks.has(req.hook);
   for (const { rule, orders } of req.applications) {
+    const cards = rule.cards.filter(shows);
     for (const order of orders) {
       const vars: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, req.variables, policy.constants, {
         order: order.resource, orderReference: order.reference, orderName: escapeMarkdown(orderName(order)),
         orders: [order.resource], orderNames: namedOrder(order),
       });
       const instantiation: InstantiationContext = {
-        replaces: order.resource, patientId: req.context.patientId, userId: req.context.userId, authoredOn: now, newId: req.newId, env: vars,
+        replaces: order.resource, patientId: req.context.patientId, authoredOn: now, newId: req.newId, env: vars,
+        ...(req.context.userId ? { userId: req.context.userId } : {}),
         ...(req.context.encounterId ? { encounterId: req.context.encounterId } : {}),
       };
       const b: Build = { req, orders: [order], vars, now, instantiation, contained, appContexts: [] };
-      const actions = rule.cards.filter((c) => c.scope === 'order').map((card) => applyAction(b, card));
+      const actions = cards.filter((c) => c.scope === 'order').map((card) => applyAction(b, card));
       fillAppContext(b, planId);
       if (actions.length > 0) groups.push(group([order], actions, req.newId()));
     }
-    for (const card of rule.cards) if (card.scope === 'policy') policyCards.push({ rule, card, orders });
+    for (const card of cards) if (card.scope === 'policy') policyCards.push({ rule, card, orders });
   }
   // Policy cards: once per call, for every order the rule governs (CRD dev-24 names the orders; no duplicates).
   for (const { card, orders } of policyCards) {

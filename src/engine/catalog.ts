@@ -85,20 +85,27 @@ export class Catalog {
   }
 }
 
-/** The order's codings that are members of the ValueSets its rule tested: the codes a claim would bill. */
+/**
+ * The order's codings that are members of the ValueSets its rule tested: the codes a claim would bill, each once,
+ * spelled as its system's preferred URI (CRD's billing-code value sets spell HCPCS and CPT that way), never as
+ * the EHR happened to spell it.
+ */
 export function billingCodesOf(order: Record<string, unknown>, policy: Policy, ruleIndex: number, knowledge: KnowledgeBase): Coding[] {
   const rule = policy.rules[ruleIndex];
   const sets = (rule?.valueSetUrls ?? []).map((u) => knowledge.valueSets.get(u)).filter((v) => v !== undefined);
   const out: Coding[] = [];
   const seen = new Set<string>();
-  for (const value of navigate(order, ['code']).concat(navigate(order, ['medicationCodeableConcept']), navigate(order, ['codeCodeableConcept']))) {
+  for (const value of navigate(order, ['code']).concat(navigate(order, ['medicationCodeableConcept']), navigate(order, ['codeCodeableConcept']), navigate(order, ['serviceType']))) {
     for (const c of codingsOf(value)) {
       if (typeof c.system !== 'string' || typeof c.code !== 'string') continue;
       const key = codeKey(c.system, c.code);
-      if (seen.has(key) || !sets.some((vs) => vs.keys.has(key))) continue;
-      seen.add(key);
+      const member = sets.map((vs) => vs.members.get(key)).find((m) => m !== undefined);
+      if (!member) continue;
+      const billed = codeKey(member.system, member.code);
+      if (seen.has(billed)) continue;
+      seen.add(billed);
       const display = (c as { display?: unknown }).display;
-      out.push({ system: c.system, code: c.code, ...(typeof display === 'string' && display ? { display } : {}) });
+      out.push({ system: member.system, code: member.code, ...(typeof display === 'string' && display ? { display } : {}) });
     }
   }
   return out;

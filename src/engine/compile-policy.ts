@@ -4,6 +4,7 @@ import { compileFhirPath } from '../fhirpath/evaluate';
 import type { CompiledExpression, ValueSetLookup } from '../fhirpath/evaluate';
 import type { CanonicalIndex } from '../knowledge/canonical-index';
 import { displayMonth } from '../knowledge/policies';
+import { namedEvents } from '../knowledge/policies';
 import type { Policy, PolicyRule } from '../knowledge/policies';
 import type { KnowledgeProblem } from '../knowledge/problems';
 import { compileCondition } from './condition';
@@ -107,7 +108,8 @@ function compileRule(ctx: CompileContext, policy: Policy, constants: Readonly<Re
       coverageTemplate = child.extension?.find((e) => e.url === COVERAGE_INFORMATION_URL);
       return;
     }
-    cards.push({ ...compileAction(ctx, constants, child, path), scope: actsOnOrder(child) ? 'order' : 'policy' });
+    const hooks = namedEvents(child);
+    cards.push({ ...compileAction(ctx, constants, child, path), scope: actsOnOrder(child) ? 'order' : 'policy', ...(hooks.size > 0 ? { hooks } : {}) });
   });
   const covered = coverageTemplate?.extension?.find((e) => e.url === 'covered')?.valueCode ?? 'covered';
   const compiled: CompiledRule = {

@@ -5,7 +5,8 @@ import type { CompiledActivity } from './model';
 export interface InstantiationContext {
   replaces: Record<string, unknown>;
   patientId: string;
-  userId: string;
+  /** The user of the hook context; order-dispatch has none (the replaced order's requester is used, if any). */
+  userId?: string;
   encounterId?: string;
   authoredOn: string;
   newId: () => string;
@@ -42,7 +43,7 @@ export function instantiate(activity: CompiledActivity, ctx: InstantiationContex
   const replaced = ctx.replaces;
   const subject = (replaced['subject'] as Reference | undefined) ?? ref(`Patient/${ctx.patientId}`);
   const encounter = (replaced['encounter'] as Reference | undefined) ?? (ctx.encounterId ? ref(`Encounter/${ctx.encounterId}`) : undefined);
-  const requester = (replaced['requester'] as Reference | undefined) ?? ref(ctx.userId);
+  const requester = (replaced['requester'] as Reference | undefined) ?? (ctx.userId ? ref(ctx.userId) : undefined);
   const reasonCode = Array.isArray(replaced['reasonCode']) && replaced['reasonCode'].length > 0 ? replaced['reasonCode'] as unknown[] : undefined;
   const reasonReference = Array.isArray(replaced['reasonReference']) && replaced['reasonReference'].length > 0 ? replaced['reasonReference'] as unknown[] : undefined;
 
@@ -64,7 +65,7 @@ export function instantiate(activity: CompiledActivity, ctx: InstantiationContex
   resource['subject'] = subject;
   if (encounter) resource['encounter'] = encounter;
   resource['authoredOn'] = ctx.authoredOn;
-  resource['requester'] = requester;
+  if (requester) resource['requester'] = requester;
   if (reasonCode) resource['reasonCode'] = reasonCode;
   if (reasonReference) resource['reasonReference'] = reasonReference;
   if (kind === 'MedicationRequest' && ad.dosage) resource['dosageInstruction'] = ad.dosage;

@@ -43,6 +43,8 @@ export interface CompiledAction {
  */
 export interface CompiledCard extends CompiledAction {
   scope: 'order' | 'policy';
+  /** The hooks the card shows on, when its own triggers narrow its rule's (undefined: every hook of the rule). */
+  hooks?: ReadonlySet<string>;
 }
 
 /** A top-level PlanDefinition action, compiled: an event-condition-action rule. */

@@ -70,12 +70,11 @@ export const CRD_VERSIONS = ['2.0', '2.2'];
 /** Hooks on which CRD requires coverage information (CRD 2.x "primary" hooks). */
 export const CRD_PRIMARY_HOOKS: ReadonlySet<string> = new Set(['order-sign', 'order-dispatch', 'appointment-book']);
 
-/** Hooks this service knows how to handle (CDS Hooks hook library: order-select 1.0, order-sign 1.1). */
-export const SUPPORTED_HOOKS = ['order-select', 'order-sign'] as const;
+/**
+ * Hooks this service knows how to handle (CDS Hooks hook library: order-select 1.0, order-sign 1.1,
+ * appointment-book 1.0, order-dispatch 1.1). encounter-start and encounter-discharge are not among them: the
+ * catalog decides on orders, and an Encounter alone carries nothing to decide (README "Hooks").
+ */
+export const SUPPORTED_HOOKS = ['order-select', 'order-sign', 'appointment-book', 'order-dispatch'] as const;
 export type SupportedHook = (typeof SUPPORTED_HOOKS)[number];
 
-/** Resource types that can appear in draftOrders (order-select 1.0 / order-sign 1.1 context). */
-export const ORDER_RESOURCE_TYPES: ReadonlySet<string> = new Set([
-  'ServiceRequest', 'MedicationRequest', 'DeviceRequest', 'NutritionOrder', 'VisionPrescription',
-  'CommunicationRequest', 'Appointment', 'SupplyRequest', 'ImmunizationRecommendation',
-]);

@@ -43,7 +43,9 @@ export function checkHookService(json: unknown): Array<{ path: string; message: 
   if (validate(json)) return [];
   return (validate.errors ?? []).map((e) => ({
     path: e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(root)',
-    message: e.keyword === 'additionalProperties'
+    message: e.keyword === 'enum' && e.instancePath === '/hook'
+      ? `must be one of ${SUPPORTED_HOOKS.join(', ')} (the hooks this service decides on; README "Hooks")`
+      : e.keyword === 'additionalProperties'
       ? `unknown property "${String((e.params as { additionalProperty?: string }).additionalProperty)}"${(e.params as { additionalProperty?: string }).additionalProperty === 'planDefinition' ? ' (a service now answers for every policy in the catalog: remove it)' : ''}`
       : e.message ?? 'invalid',
   }));

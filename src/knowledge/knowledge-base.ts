@@ -12,6 +12,8 @@ import type { Policy } from './policies';
 import { checkPolicyActions, checkReviewDates } from './policy-checks';
 import { KnowledgeLoadError } from './problems';
 import type { KnowledgeProblem } from './problems';
+import { readSystemAliases } from './naming-systems';
+import type { SystemAliases } from './naming-systems';
 import { readJsonFiles, TEST_CASE_FOLDER } from './read-json-files';
 import { checkKnowledgeRules } from './rules';
 import { indexValueSet, valueSetCodes } from './valueset-index';
@@ -35,6 +37,8 @@ export interface KnowledgeBase {
   files: ReadonlyMap<string, string>;
   canonicals: CanonicalIndex;
   valueSets: ReadonlyMap<string, IndexedValueSet>;
+  /** Spellings of one code system (NamingSystem): ValueSet membership accepts each; billing codes use the preferred one. */
+  systemAliases: SystemAliases;
   /** The catalog: every PlanDefinition, keyed `PlanDefinition/id` (in force or not: see `inForce`). */
   policies: ReadonlyMap<string, Policy>;
   /** The payer's default rule (CRD hook-16: a decision for orders no policy governs), when the catalog has one. */
@@ -157,11 +161,12 @@ export function loadKnowledge(options: LoadOptions): KnowledgeBase {
 
   problems.push(...checkKnowledgeRules({ resources, files, canonicals }));
 
+  const systemAliases = readSystemAliases(resources, files, problems);
   const valueSets = new Map<string, IndexedValueSet>();
   for (const [key, r] of resources) {
     if (r.resourceType !== 'ValueSet') continue;
     checkValueSet(r, files.get(key) ?? key, problems);
-    const indexed = indexValueSet(r);
+    const indexed = indexValueSet(r, systemAliases);
     valueSets.set(indexed.url, indexed);
     if (r.version) valueSets.set(`${indexed.url}|${r.version}`, indexed);
   }
@@ -223,7 +228,7 @@ export function loadKnowledge(options: LoadOptions): KnowledgeBase {
   for (const [alias] of aliases) if (services.has(alias)) problems.push({ file: '(services)', path: 'aliases', message: `"${alias}" is both a service id and an alias` });
 
   if (problems.length > 0) throw new KnowledgeLoadError(problems);
-  return { resources, files, canonicals, valueSets, policies, ...(defaultPolicy ? { defaultPolicy } : {}), index, payer, services, aliases, warnings };
+  return { resources, files, canonicals, valueSets, systemAliases, policies, ...(defaultPolicy ? { defaultPolicy } : {}), index, payer, services, aliases, warnings };
 }
 
 /** A warning as one readable line (start-up log, `npm run validate`). */

@@ -90,11 +90,16 @@ export function displayMonth(date: string | undefined): string | undefined {
   return m ? `${Number(m[2])}/${m[1]}` : date;
 }
 
+/** The hooks an action's `named-event` triggers name (FHIR R4 PlanDefinition.action.trigger; CDS Hooks hook names). */
+export function namedEvents(action: PlanDefinitionAction): Set<string> {
+  return new Set((action.trigger ?? []).filter((t) => t.type === 'named-event' && t.name).map((t) => t.name as string));
+}
+
 const MEMBER_OF = /memberOf\(\s*'([^']+)'\s*\)/g;
 
 function analyseRule(action: PlanDefinitionAction, index: number, role: Policy['role'], file: string, lookup: ValueSetLookup, problems: KnowledgeProblem[]): PolicyRule {
   const path = `PlanDefinition.action[${index}]`;
-  const hooks = new Set((action.trigger ?? []).filter((t) => t.type === 'named-event' && t.name).map((t) => t.name as string));
+  const hooks = namedEvents(action);
   if (![...hooks].some((h) => (SUPPORTED_HOOKS as readonly string[]).includes(h))) {
     problems.push({ file, path: `${path}.trigger`, message: `a rule needs a named-event trigger for one of: ${SUPPORTED_HOOKS.join(', ')}` });
   }

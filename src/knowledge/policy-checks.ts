@@ -1,9 +1,9 @@
 import type { ActivityDefinition, CodeSystem, CodeSystemConcept, Extension, PlanDefinitionAction, PlanDefinitionActionDynamicValue } from 'fhir/r4';
-import { ACTION_TYPE_SYSTEM, CARD_TYPE_SYSTEM, COVERAGE_INFORMATION_URL, EXT_OVERRIDE_REASON, FHIRPATH_LANGUAGE } from '../fhir/constants';
+import { ACTION_TYPE_SYSTEM, CARD_TYPE_SYSTEM, COVERAGE_INFORMATION_URL, CRD_PRIMARY_HOOKS, EXT_OVERRIDE_REASON, FHIRPATH_LANGUAGE } from '../fhir/constants';
 import { FhirPathSyntaxError } from '../fhirpath/lexer';
 import { constantsRead } from '../fhirpath/structure';
 import type { CanonicalIndex } from './canonical-index';
-import { BUILT_IN_VARIABLES } from './policies';
+import { BUILT_IN_VARIABLES, namedEvents } from './policies';
 import type { Policy } from './policies';
 import type { KnowledgeProblem } from './problems';
 
@@ -154,10 +154,32 @@ function checkAction(ctx: Ctx, action: PlanDefinitionAction, path: string, depth
   (action.action ?? []).forEach((child, i) => checkAction(ctx, child, `${path}.action[${i}]`, depth + 1));
 }
 
+/**
+ * A card may narrow the hooks it shows on with triggers of its own (replacement orders make sense while the order is
+ * a draft, not once it is booked or dispatched): they must be hooks its rule fires on, or the card never shows.
+ * A coverage template of a rule that fires on a secondary hook must not ask for clinical or administrative
+ * documentation there (CRD 2.2 hook-19).
+ */
+function checkCardHooks(ctx: Ctx, rule: Policy['rules'][number]): void {
+  (rule.action.action ?? []).forEach((card, i) => {
+    const path = `PlanDefinition.action[${rule.index}].action[${i}]`;
+    for (const hook of namedEvents(card)) {
+      if (!rule.hooks.has(hook)) ctx.problems.push({ file: ctx.file, path: `${path}.trigger`, message: `"${hook}" is not a hook its rule fires on (${[...rule.hooks].join(', ')}): the card would never show` });
+    }
+    const template = (card.extension ?? []).find((e) => e.url === COVERAGE_INFORMATION_URL);
+    const docs = (template?.extension ?? []).filter((e) => e.url === 'doc-needed' && (e.valueCode === 'clinical' || e.valueCode === 'admin'));
+    const secondary = [...rule.hooks].filter((h) => !CRD_PRIMARY_HOOKS.has(h));
+    if (docs.length > 0 && secondary.length > 0) {
+      ctx.problems.push({ file: ctx.file, path: `${path}.extension(doc-needed)`, message: `doc-needed ${docs.map((d) => d.valueCode ?? '').join(', ')} must not be returned on ${secondary.join(', ')} (CRD hook-19): give that decision its own rule triggered on primary hooks only` });
+    }
+  });
+}
+
 /** The checks of one policy's actions that catch, at load, what would otherwise break or misbehave at run time. */
 export function checkPolicyActions(policy: Policy, canonicals: CanonicalIndex, problems: KnowledgeProblem[]): void {
   const ctx: Ctx = { file: policy.file, canonicals, problems };
   policy.rules.forEach((rule) => (rule.action.action ?? []).forEach((card, i) => checkAction(ctx, card, `PlanDefinition.action[${rule.index}].action[${i}]`, 1)));
+  policy.rules.forEach((rule) => checkCardHooks(ctx, rule));
   const { from, until } = policy.lifecycle;
   if (from && until && until <= from) problems.push({ file: policy.file, path: 'PlanDefinition.effectivePeriod', message: 'the effective period ends before it starts' });
   if (policy.role === 'default') {

@@ -1,4 +1,6 @@
 import Ajv from 'ajv';
+import { SUPPORTED_HOOKS } from '../fhir/constants';
+import type { SupportedHook } from '../fhir/constants';
 import type { KnowledgeProblem } from './problems';
 import { readJsonFiles, TEST_CASE_FOLDER } from './read-json-files';
 
@@ -10,8 +12,11 @@ import { readJsonFiles, TEST_CASE_FOLDER } from './read-json-files';
 export interface PolicyTestCase {
   file: string;
   name: string;
-  hook: 'order-select' | 'order-sign';
-  /** The draft orders (FHIR resources with resourceType and id); order-select selects all of them. */
+  hook: SupportedHook;
+  /**
+   * The orders (FHIR resources with resourceType and id): the draft orders (order-select selects all of them); on
+   * appointment-book the Appointments and the orders they are based on; on order-dispatch the dispatched orders.
+   */
   orders: Array<Record<string, unknown> & { resourceType: string; id: string }>;
   /** The member's Coverage; default: one active Coverage of this payer. */
   coverage?: Record<string, unknown>;
@@ -34,7 +39,7 @@ const schema = {
   properties: {
     $comment: { type: 'string' },
     name: { type: 'string', minLength: 1 },
-    hook: { enum: ['order-select', 'order-sign'] },
+    hook: { enum: [...SUPPORTED_HOOKS] },
     orders: {
       type: 'array', minItems: 1,
       items: { type: 'object', required: ['resourceType', 'id'], properties: { resourceType: { type: 'string' }, id: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } } },

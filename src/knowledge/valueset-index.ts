@@ -1,11 +1,15 @@
 import type { ValueSet, ValueSetExpansionContains } from 'fhir/r4';
 import { codeKey } from '../fhirpath/code-key';
+import type { SystemAliases } from './naming-systems';
 
 /** A ValueSet's member codes, indexed for constant-time local membership tests (no terminology server). */
 export interface IndexedValueSet {
   url: string;
   resource: ValueSet;
+  /** `codeKey`s of every member, under every spelling of its system (knowledge/naming-systems.ts). */
   keys: ReadonlySet<string>;
+  /** The member each key stands for, spelled as the system's preferred URI (else as the ValueSet spells it). */
+  members: ReadonlyMap<string, { system: string; code: string }>;
 }
 
 function flatten(contains: ValueSetExpansionContains[] | undefined, into: Array<{ system: string; code: string }>): void {
@@ -28,8 +32,12 @@ export function valueSetCodes(vs: ValueSet): Array<{ system: string; code: strin
   return codes;
 }
 
-/** Builds the index entry for one ValueSet. */
-export function indexValueSet(vs: ValueSet): IndexedValueSet {
-  const keys = new Set(valueSetCodes(vs).map((c) => codeKey(c.system, c.code)));
-  return { url: vs.url ?? '', resource: vs, keys };
+/** Builds the index entry for one ValueSet: its codes under every spelling the NamingSystems give their system. */
+export function indexValueSet(vs: ValueSet, aliases: SystemAliases): IndexedValueSet {
+  const members = new Map<string, { system: string; code: string }>();
+  for (const c of valueSetCodes(vs)) {
+    const member = { system: aliases.preferred(c.system) ?? c.system, code: c.code };
+    for (const system of aliases.equivalents(c.system)) members.set(codeKey(system, c.code), member);
+  }
+  return { url: vs.url ?? '', resource: vs, keys: new Set(members.keys()), members };
 }

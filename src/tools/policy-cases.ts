@@ -37,6 +37,26 @@ const cardsAbout = (cards: Card[], reference: string): string[] => cards
   .filter((c) => ((c.extension?.[CRD_ASSOCIATED_RESOURCE_KEY] ?? []) as Array<{ reference?: string }>).some((r) => r.reference === reference))
   .map((c) => c.source.topic?.code ?? 'untyped').sort();
 
+const bundle = (type: string, resources: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> => ({ resourceType: 'Bundle', type, entry: resources.map((resource) => ({ resource })) });
+
+/**
+ * The hook context for a case's orders: draft orders (order-select selects them all), the Appointments being booked
+ * (the orders they are based on come in prefetch), or every order dispatched (from prefetch).
+ */
+function callFor(hook: PolicyTestCase['hook'], orders: Array<Record<string, unknown> & { resourceType: string; id: string }>): { context: Record<string, unknown> } {
+  const refs = orders.map((o) => `${o.resourceType}/${o.id}`);
+  if (hook === 'appointment-book') {
+    return { context: { userId: 'Practitioner/test-case-scheduler', patientId: PATIENT, appointments: bundle('collection', orders.filter((o) => o.resourceType === 'Appointment')) } };
+  }
+  if (hook === 'order-dispatch') return { context: { patientId: PATIENT, dispatchedOrders: refs, performer: 'Practitioner/test-case-performer' } };
+  return {
+    context: {
+      userId: 'Practitioner/test-case-clinician', patientId: PATIENT, draftOrders: bundle('collection', orders),
+      ...(hook === 'order-select' ? { selections: refs } : {}),
+    },
+  };
+}
+
 /**
  * Runs each policy test case through the same code as a hook call (cds/handle-hook.ts), in process, and compares
  * per order: the policy that governs it, the coverage decision and the card types about it.
@@ -49,14 +69,11 @@ export async function runPolicyCases(catalog: Catalog, cases: readonly PolicyTes
     const body = {
       hook: testCase.hook,
       hookInstance: randomUUID(),
-      context: {
-        userId: 'Practitioner/test-case-clinician', patientId: PATIENT,
-        draftOrders: { resourceType: 'Bundle', type: 'collection', entry: orders.map((resource) => ({ resource })) },
-        ...(testCase.hook === 'order-select' ? { selections: orders.map((o) => `${o.resourceType}/${o.id}`) } : {}),
-      },
+      ...callFor(testCase.hook, orders),
       prefetch: {
         patient: { resourceType: 'Patient', id: PATIENT },
         coverage: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: testCase.coverage ?? defaultCoverage(catalog) }] },
+        orders: bundle('searchset', orders.filter((o) => o.resourceType !== 'Appointment')),
       },
     };
     const differences: string[] = [];

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Browser } from 'playwright-core';
-import { artifactPath, launchBrowser } from '../browser';
+import { artifactPath, describeWithBrowser, launchBrowser } from '../browser';
 import {
   CPT, SELECT, SIGN, agent, buildOnce, decisionsOf, hookBody, http, physicalTherapyOrder, pollUntil, removeTempDirs, sacroplastyOrder,
   startReplica, stopAllReplicas, storageFor, tempDir,
@@ -167,39 +167,41 @@ describe('the payer staff report (/admin/report) on a running replica', () => {
     expect(report.decisionsByCode).toContainEqual(expect.objectContaining({ code: '0200T', covered: 'not-covered' }));
   });
 
-  it('renders the five charts in Chromium (Authorization sent as a header) and saves a screenshot', async () => {
-    browser = await launchBrowser();
-    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-    const page = await context.newPage();
-    const consoleLines: string[] = [];
-    page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-    await page.setExtraHTTPHeaders(authorization);
-    const response = await page.goto(`${replica.url}/admin/report`);
-    try {
-      expect(response?.status()).toBe(200);
-      expect(response?.headers()['content-type']).toMatch(/^text\/html/);
-      await page.locator('h1').waitFor({ state: 'visible', timeout: 10_000 });
-      for (const id of CHARTS) {
-        const chart = page.locator(`[data-testid=${id}]`);
-        expect({ id, charts: await chart.count() }).toEqual({ id, charts: 1 });
-        expect({ id, svgs: await chart.locator('svg').count() }).toEqual({ id, svgs: 1 });
-        // Every chart has data here, so every one draws bars.
-        expect({ id, hasBars: (await chart.locator('svg rect').count()) > 0 }).toEqual({ id, hasBars: true });
-        expect(await chart.locator('svg').isVisible()).toBe(true);
+  describeWithBrowser('in Chromium', () => {
+    it('renders the five charts in Chromium (Authorization sent as a header) and saves a screenshot', async () => {
+      browser = await launchBrowser();
+      const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+      const page = await context.newPage();
+      const consoleLines: string[] = [];
+      page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+      await page.setExtraHTTPHeaders(authorization);
+      const response = await page.goto(`${replica.url}/admin/report`);
+      try {
+        expect(response?.status()).toBe(200);
+        expect(response?.headers()['content-type']).toMatch(/^text\/html/);
+        await page.locator('h1').waitFor({ state: 'visible', timeout: 10_000 });
+        for (const id of CHARTS) {
+          const chart = page.locator(`[data-testid=${id}]`);
+          expect({ id, charts: await chart.count() }).toEqual({ id, charts: 1 });
+          expect({ id, svgs: await chart.locator('svg').count() }).toEqual({ id, svgs: 1 });
+          // Every chart has data here, so every one draws bars.
+          expect({ id, hasBars: (await chart.locator('svg rect').count()) > 0 }).toEqual({ id, hasBars: true });
+          expect(await chart.locator('svg').isVisible()).toBe(true);
+        }
+        expect(await page.locator('[data-testid=chart-alternatives] svg').textContent()).toContain('replace-with-physical-therapy');
+        expect(await page.locator('[data-testid=chart-decisions] svg').textContent()).toContain('0200T');
+        expect(await page.locator('[data-testid=chart-override-reasons] svg').textContent()).toContain('(no reason given)');
+        expect(await page.locator('[data-testid=chart-outcomes] svg rect').count()).toBe(2);
+        // The page's own styles apply (the service's CSP must not block them): bars in the report's blue.
+        expect(await page.locator('[data-testid=chart-decisions] svg rect').first().evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { fill: string } }).getComputedStyle(el).fill)).toBe('rgb(11, 92, 173)');
+        expect(consoleLines.filter((l) => /Content Security Policy/i.test(l))).toEqual([]);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n--- console ---\n${consoleLines.join('\n')}`);
+      } finally {
+        await page.screenshot({ path: artifactPath('admin-report.png'), fullPage: true });
+        await context.close();
       }
-      expect(await page.locator('[data-testid=chart-alternatives] svg').textContent()).toContain('replace-with-physical-therapy');
-      expect(await page.locator('[data-testid=chart-decisions] svg').textContent()).toContain('0200T');
-      expect(await page.locator('[data-testid=chart-override-reasons] svg').textContent()).toContain('(no reason given)');
-      expect(await page.locator('[data-testid=chart-outcomes] svg rect').count()).toBe(2);
-      // The page's own styles apply (the service's CSP must not block them): bars in the report's blue.
-      expect(await page.locator('[data-testid=chart-decisions] svg rect').first().evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { fill: string } }).getComputedStyle(el).fill)).toBe('rgb(11, 92, 173)');
-      expect(consoleLines.filter((l) => /Content Security Policy/i.test(l))).toEqual([]);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- console ---\n${consoleLines.join('\n')}`);
-    } finally {
-      await page.screenshot({ path: artifactPath('admin-report.png'), fullPage: true });
-      await context.close();
-    }
+    });
   });
 
   it('answers 401 without the admin token', async () => {

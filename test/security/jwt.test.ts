@@ -383,18 +383,26 @@ describe('CDS client JWTs: every wrong token → 401, and the service keeps serv
       await expectStillServing();
     });
 
-    it('a jku pointing at an unregistered URL → 401 and that URL is never contacted', async () => {
+    it('a jku pointing at an unregistered URL, on a token signed by another key → 401 (the registered keys decide) and that URL is never contacted', async () => {
+      // The attacker's own key, under its own kid and under the registered key's kid: neither verifies.
       const token = await sign(attacker, claims(), { jku: `${jkuSpy.url}/attacker-jwks.json` });
-      expectRefused(await hook(`Bearer ${token}`), 'The token\'s jku is not the JWK Set URL registered for its issuer.', token);
+      expectRefused(await hook(`Bearer ${token}`), 'No key of the issuer matches the token\'s kid.', token);
+      const borrowedKid = await sign({ ...attacker, kid: esA.kid }, claims(), { jku: `${jkuSpy.url}/attacker-jwks.json` });
+      expectRefused(await hook(`Bearer ${borrowedKid}`), 'The token\'s signature does not verify.', borrowedKid);
       await expectStillServing();
       expect(jkuSpy.requests).toEqual([]);
     });
 
-    it('a jku on a token of the inline-JWKS issuer (which has no jwks_uri) → 401 and it is never contacted', async () => {
+    it('a jku on a token of the inline-JWKS issuer, signed with its registered key (the public CDS Hooks sandbox registered with its keys inline) → 200, and the jku is never contacted', async () => {
       const token = await sign(esB, claims({ iss: ISS_B }), { jku: `${jkuSpy.url}/b.json` });
-      expectRefused(await hook(`Bearer ${token}`), 'The token\'s jku is not the JWK Set URL registered for its issuer.', token);
-      await expectStillServing();
+      expectCards(await hook(`Bearer ${token}`));
       expect(jkuSpy.requests).toEqual([]);
+    });
+
+    it('a jku that differs from the registered jwks_uri, on a token signed with a registered key → 200; only the registered jwks_uri is fetched', async () => {
+      const before = jkuSpy.requests.length;
+      expectCards(await hook(`Bearer ${await sign(esA, claims(), { jku: `${jkuSpy.url}/elsewhere.json` })}`));
+      expect(jkuSpy.requests).toHaveLength(before);
     });
 
     it('an invalid token on discovery → 401', async () => {
