@@ -61,4 +61,4 @@ export const ORDER_SELECT_WITHOUT_A_POLICY: Readonly<Record<string, Result>> = {
 };
 
 /** The kit's TLS test is covered by the separate TLS suite, not here. */
-export const ELSEWHERE = { crd_v221_server_tls_version_stu2: 'test/tls (the TLS test suite, another engineer\'s)' } as const;
+export const ELSEWHERE = { crd_v221_server_tls_version_stu2: 'test/tls.test.ts (TLS 1.2+ at nginx, deploy/nginx.conf)' } as const;
