@@ -16,7 +16,7 @@ import type { RunningService } from '../src/server';
 import { BROWSER_PATH, artifactPath, describeWithBrowser, launchBrowser } from './browser';
 import { startTestEhr } from './ehr/test-ehr';
 import type { Json, LaunchContext, TestEhr } from './ehr/test-ehr';
-import { COVERAGE_INFO_URL, KNOWLEDGE_DIR, ROOT, SERVICES_DIR, coverageBundle, hookRequest, silentLogger } from './helpers';
+import { COVERAGE_INFO_URL, KNOWLEDGE_DIR, ROOT, SERVICES_DIR, coverageBundle, hookRequest, sacroplasty, silentLogger } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -366,6 +366,43 @@ describeWithBrowser('SMART details app in Chromium', () => {
     const q = new URL(auth!.path, ehr.origin).searchParams;
     expect(q.get('launch')).toBeNull();
     expect(q.get('code_challenge_method')).toBe('S256');
+  });
+
+  it('l) the card names a draft the EHR has not saved: the app shows the order as decided (codes from the decision on record), the decision and the alternatives, with a plain note', async () => {
+    // The EHR signs a sacroplasty draft it has not stored: the card's appContext names it, a read of it is a 404.
+    const draft = sacroplasty('sr-unsaved', { subject: { reference: 'Patient/p1' } });
+    expect(ehr.store.has('ServiceRequest/sr-unsaved')).toBe(false);
+    const res = await fetch(`${service!.url}/cds-services/order-sign-crd`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(hookRequest('order-sign', [draft], { prefetch: { patient: ehr.store.get('Patient/p1'), coverage: coverageBundle('c1') } })),
+    });
+    const answer = (await res.json()) as HookResponse;
+    const appContext = answer.cards.flatMap((c) => c.links ?? []).find((l) => l.type === 'smart')?.appContext;
+    expect(JSON.parse(appContext ?? '{}')).toEqual({ decision: expect.any(String), order: 'ServiceRequest/sr-unsaved', planDefinition: 'ccp-1247' });
+    const page = await launchToDecision({ patient: 'p1', appContext: appContext! });
+    await screenshotCase(page, 'unsaved-draft', async () => {
+      expect(await text(page, '[data-testid=order-note]')).toBe('The EHR has not saved this order yet (it is a draft being signed), so it is shown as the plan decided it: its codes, not every detail you entered.');
+      const order = await text(page, '[data-testid=order]');
+      expect(order).toContain('CPT 0200T');
+      expect(order).toContain('ServiceRequest/sr-unsaved');
+      const decision = await text(page, '[data-testid=decision]');
+      expect(decision).toContain('Not covered');
+      expect(await text(page, '[data-testid=assertion-id]')).toBe(JSON.parse(appContext!).decision);
+      expect(await page.locator('[data-testid=alternative]').count()).toBe(ALTERNATIVES.length);
+      expect(await page.locator('[data-testid=error]').count()).toBe(0);
+      expect(await page.locator('body').innerText()).not.toMatch(/404|OperationOutcome|Something went wrong/);
+    });
+  });
+
+  it('m) launched without a patient and without a decision: the app says what is missing and searches nothing', async () => {
+    const searchesBefore = ehr.requests.filter((r) => /^\/fhir\/ServiceRequest\?/.test(r.path)).length;
+    const page = await newPage();
+    await screenshotCase(page, 'no-patient', async () => {
+      await page.goto(launchUrl(ehr.createLaunch({})));
+      await waitVisible(page, '[data-testid=about]', 'The view saying what is missing');
+      expect(await text(page, '[data-testid=about] .notice')).toBe('The app was opened without a patient and without a coverage decision, so there is no order to show. Open it from the plan\'s card in the patient\'s chart, or from the patient\'s record in your EHR.');
+    });
+    expect(ehr.requests.filter((r) => /^\/fhir\/ServiceRequest\?/.test(r.path))).toHaveLength(searchesBefore);
   });
 
   it('k) another policy of the catalog (TEST.0001, evidence on the Oswestry Disability Index): the app shows its decision and its own evidence', async () => {

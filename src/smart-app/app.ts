@@ -4,7 +4,7 @@ import type { EvidenceLike } from '../engine/evidence-summary';
 import { overallCertainty } from '../engine/evidence-summary';
 import { appRoot } from './config';
 import { h, mount, str } from './dom';
-import { classify, showProblem } from './errors';
+import { classify, httpStatus, showProblem } from './errors';
 import * as api from './service-api';
 import type { Alternative, DecisionView } from './views';
 import { alternativesPanel, conceptText, codesText, decisionPanel, evidencePanel, orderPanel, patientBanner } from './views';
@@ -15,6 +15,11 @@ interface Action { title?: string; description?: string; code?: Array<{ coding?:
 interface AppContext { decision?: string; order?: string; decisions?: string[]; orders?: string[]; planDefinition?: string }
 
 const COVERAGE_INFO = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+/** The order types a card's appContext or the EHR's fhirContext may name (CRD's request types and Appointment). */
+const ORDER_REFERENCE = /^(ServiceRequest|MedicationRequest|DeviceRequest|NutritionOrder|VisionPrescription|CommunicationRequest|Appointment)\/[A-Za-z0-9\-.]{1,64}$/;
+
+/** The order a launch is about: as the EHR has it, or only its reference when the EHR has not saved it (a draft). */
+type FoundOrder = { order: Json } | { unsaved: string } | undefined;
 
 /** The policy a launch is about, read from this service's /fhir endpoint, with its evidence and alternatives. */
 interface Knowledge {
@@ -122,21 +127,47 @@ async function pickOrder(client: Client, root: HTMLElement, orders: Array<{ orde
 }
 
 /**
- * The order the launch is about: the one appContext or fhirContext names; else the patient's orders that one of
+ * The order the launch is about: the one appContext or fhirContext names, read from the EHR (in CDS Hooks it is
+ * often a draft the EHR has not saved: then only its reference is known); else the patient's orders that one of
  * the plan's policies governs (the service matches them; nothing is decided or stored), the user choosing when
- * there are several.
+ * there are several. Never a search without a patient in context.
  */
-async function findOrder(client: Client, root: HTMLElement, ctx: AppContext): Promise<Json | undefined> {
-  const explicit = ctx.order ?? ((client.getState('tokenResponse.fhirContext') as Array<{ reference?: string }> | undefined) ?? [])
-    .map((c) => c.reference).find((r) => r?.startsWith('ServiceRequest/'));
-  if (explicit) return client.request<Json>(explicit);
-  const bundle = await client.request<{ entry?: Array<{ resource: Json }> }>(`ServiceRequest?patient=${encodeURIComponent(client.getPatientId() ?? '')}&_count=100`);
+async function findOrder(client: Client, root: HTMLElement, ctx: AppContext): Promise<FoundOrder> {
+  const named = [ctx.order, ...((client.getState('tokenResponse.fhirContext') as Array<{ reference?: string }> | undefined) ?? []).map((c) => c.reference)];
+  const explicit = named.find((r): r is string => typeof r === 'string' && ORDER_REFERENCE.test(r));
+  if (explicit) {
+    try {
+      return { order: await client.request<Json>(explicit) };
+    } catch (e) {
+      const status = httpStatus(e);
+      if (status === 404 || status === 410) return { unsaved: explicit };
+      throw e;
+    }
+  }
+  const patientId = client.getPatientId();
+  if (!patientId) return undefined;
+  const bundle = await client.request<{ entry?: Array<{ resource: Json }> }>(`ServiceRequest?patient=${encodeURIComponent(patientId)}&_count=100`);
   const orders = (bundle.entry ?? []).map((e) => e.resource).filter((r) => r['resourceType'] === 'ServiceRequest');
   if (orders.length === 0) return undefined;
   const matches = await api.match(orders);
   const governed = matches.map((m) => ({ order: orders.find((o) => `ServiceRequest/${str(o['id'])}` === m.order), title: m.title }))
     .filter((m): m is { order: Json; title: string } => m.order !== undefined);
-  return pickOrder(client, root, governed);
+  const picked = await pickOrder(client, root, governed);
+  return picked ? { order: picked } : undefined;
+}
+
+/**
+ * An order the EHR has not saved, as the decision on record describes it: its reference and the codes decided on
+ * (with their displays). Enough to show what was decided and to ask the policy for its alternatives.
+ */
+function orderFromDecision(reference: string, recorded: api.Decision, patientId: string | undefined): Json {
+  const [type, id] = reference.split('/');
+  const coding = recorded.billingCodes.map((c) => ({ system: c.system, code: c.code, ...(c.display ? { display: c.display } : {}) }));
+  return {
+    resourceType: type, id, status: 'draft', intent: 'order',
+    code: { coding, ...(coding[0]?.display ? { text: coding[0].display } : {}) },
+    ...(patientId ? { subject: { reference: `Patient/${patientId}` } } : {}),
+  };
 }
 
 function confirmAndOrder(client: Client, alt: Alternative, result: HTMLElement): void {
@@ -168,48 +199,73 @@ async function decisionView(client: Client, root: HTMLElement, ctx: AppContext):
     if (e instanceof api.NotFoundError) return undefined;
     throw e;
   }) : undefined;
-  const order = await findOrder(client, root, ctx);
+  const found = await findOrder(client, root, ctx);
+  const contextPatient = client.getPatientId() ?? undefined;
+  if (!found && !recorded && !contextPatient) {
+    await catalogView(root, 'The app was opened without a patient and without a coverage decision, so there is no order to show. Open it from the plan\'s card in the patient\'s chart, or from the patient\'s record in your EHR.');
+    return;
+  }
+  // An order the EHR has not saved (a draft being signed) is shown as the decision on record describes it.
+  const unsaved = found && 'unsaved' in found ? found.unsaved : undefined;
+  const order = found && 'order' in found ? found.order : unsaved && recorded ? orderFromDecision(unsaved, recorded, contextPatient) : undefined;
   // The policy: as the card named it, else as the decision on record says, else the one that governs the order.
   const planId = ctx.planDefinition ?? (recorded || !order ? undefined : (await api.match([order]))[0]?.planDefinition);
   if (!planId && !recorded) {
-    await catalogView(root, order
-      ? 'None of the plan\'s policies applies to this order, so there is no decision to show.'
-      : 'No order one of the plan\'s policies applies to was found for this patient, so there is no decision to show.');
+    await catalogView(root, unsaved
+      ? `The EHR has not saved ${unsaved} yet and no coverage decision for it is on record, so there is no decision to show.`
+      : order
+        ? 'None of the plan\'s policies applies to this order, so there is no decision to show.'
+        : 'No order one of the plan\'s policies applies to was found for this patient, so there is no decision to show.');
     return;
   }
   const k = await loadKnowledge({ ...(planId ? { id: planId } : {}), ...(recorded ? { canonical: recorded.policy } : {}) });
   if (!order) {
-    aboutView(root, k, `No order under ${str(k.plan['title'])} was found for this patient, so there is no decision to show. The policy is below.`);
+    aboutView(root, k, unsaved
+      ? `The EHR has not saved ${unsaved} yet and no coverage decision for it is on record, so there is no decision to show. The policy is below.`
+      : `No order under ${str(k.plan['title'])} was found for this patient, so there is no decision to show. The policy is below.`);
     return;
   }
-  const patientId = client.getPatientId() ?? String((order['subject'] as { reference?: string } | undefined)?.reference ?? '').replace('Patient/', '');
-  const [patient, coverage, stored] = await Promise.all([
-    client.request<Json>(`Patient/${patientId}`),
-    client.request<{ entry?: Array<{ resource: Json }> }>(`Coverage?patient=${encodeURIComponent(patientId)}`).catch(() => ({ entry: [] as Array<{ resource: Json }> })),
-    Promise.resolve(recorded),
+  const patientId = contextPatient ?? (String((order['subject'] as { reference?: string } | undefined)?.reference ?? '').replace('Patient/', '') || undefined);
+  const [patient, coverage] = await Promise.all([
+    patientId ? client.request<Json>(`Patient/${encodeURIComponent(patientId)}`).catch(() => undefined) : Promise.resolve(undefined),
+    patientId ? client.request<{ entry?: Array<{ resource: Json }> }>(`Coverage?patient=${encodeURIComponent(patientId)}`).catch(() => ({ entry: [] as Array<{ resource: Json }> })) : Promise.resolve({ entry: [] as Array<{ resource: Json }> }),
   ]);
   const coverages = (coverage.entry ?? []).map((e) => e.resource).filter((c) => c['resourceType'] === 'Coverage');
-  const rg = await api.apply(str(k.plan['id']), `Patient/${patientId}`, [order, ...coverages], client.getFhirUser() ?? undefined);
-  const applied = appliedDecision(rg);
+  // The alternatives (and, without a decision on record, the decision) from the same engine as the cards.
+  const rg = patientId ? await api.apply(str(k.plan['id']), `Patient/${patientId}`, [order, ...coverages], client.getFhirUser() ?? undefined) : undefined;
+  const applied = rg ? appliedDecision(rg) : undefined;
   const view: DecisionView = {
-    covered: stored?.covered ?? applied?.covered ?? 'indeterminate',
-    reason: stored?.reason ?? applied?.reason ?? 'The plan\'s policy applies to this order.',
+    covered: recorded?.covered ?? applied?.covered ?? 'indeterminate',
+    reason: recorded?.reason ?? applied?.reason ?? 'The plan\'s policy applies to this order.',
     plan: k.plan,
     policyUrl: policyUrl(k.plan),
-    ...(stored ? { assertionId: stored.assertionId, decidedAt: stored.decidedAt } : {}),
-    ...(ctx.decision && !stored ? { notOnRecord: `Coverage decision ${ctx.decision} is not on record (it may be older than the retention period). The decision shown is what the policy says today.` } : {}),
+    ...(recorded ? { assertionId: recorded.assertionId, decidedAt: recorded.decidedAt } : {}),
+    ...(ctx.decision && !recorded ? { notOnRecord: `Coverage decision ${ctx.decision} is not on record (it may be older than the retention period). The decision shown is what the policy says today.` } : {}),
   };
+  const note = unsaved ? 'The EHR has not saved this order yet (it is a draft being signed), so it is shown as the plan decided it: its codes, not every detail you entered.' : undefined;
   const scopes = String(client.getState('tokenResponse.scope') ?? '');
   const result = h('div', { 'data-testid': 'order-result', tabindex: '-1', 'aria-live': 'polite' });
   const needBanner = client.getState('tokenResponse.need_patient_banner') !== false;
   mount(root,
-    needBanner && patientBanner(patient),
+    needBanner && patient && patientBanner(patient),
     h('main', {},
       h('h1', {}, 'Plan coverage decision'),
-      h('div', { class: 'grid' }, orderPanel(order), decisionPanel(view)),
-      alternativesPanel(alternativesFrom(rg, k), (type) => canCreate(scopes, type), (alt) => confirmAndOrder(client, alt, result)),
+      h('div', { class: 'grid' }, orderPanel(order, note), decisionPanel(view)),
+      alternativesPanel(rg ? alternativesFrom(rg, k) : [], (type) => canCreate(scopes, type), (alt) => confirmAndOrder(client, alt, result)),
       result,
       evidencePanel(k.evidence, overallCertainty(k.evidence))));
+}
+
+/** The card's appContext as the EHR passes it: a JSON string (CDS Hooks 2.0), an already parsed object, or nothing. */
+function readAppContext(raw: unknown): AppContext {
+  let ctx: AppContext = {};
+  if (typeof raw === 'string' && raw) {
+    try { ctx = JSON.parse(raw) as AppContext; } catch { ctx = {}; }
+  } else if (raw && typeof raw === 'object' && !Array.isArray(raw)) ctx = raw;
+  // A policy card covering several orders: show the first; the picker below offers the others.
+  ctx.decision ??= Array.isArray(ctx.decisions) ? ctx.decisions[0] : undefined;
+  ctx.order ??= Array.isArray(ctx.orders) ? ctx.orders[0] : undefined;
+  return ctx;
 }
 
 async function main(): Promise<void> {
@@ -241,15 +297,7 @@ async function main(): Promise<void> {
   }
   try {
     const client = await FHIR.oauth2.ready();
-    const raw = client.getState('tokenResponse.appContext') as unknown;
-    let ctx: AppContext = {};
-    if (typeof raw === 'string' && raw) {
-      try { ctx = JSON.parse(raw) as AppContext; } catch { ctx = {}; }
-    }
-    // A policy card covering several orders: show the first; the picker below offers the others.
-    ctx.decision ??= Array.isArray(ctx.decisions) ? ctx.decisions[0] : undefined;
-    ctx.order ??= Array.isArray(ctx.orders) ? ctx.orders[0] : undefined;
-    await decisionView(client, root, ctx);
+    await decisionView(client, root, readAppContext(client.getState('tokenResponse.appContext') as unknown));
   } catch (err) {
     showProblem(root, classify(err, 'app'));
   }

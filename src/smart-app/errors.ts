@@ -6,7 +6,8 @@ export interface Problem {
   message: string;
 }
 
-const status = (err: unknown): number | undefined => {
+/** The HTTP status an error from fhirclient, fetch or the service carries, if any. */
+export const httpStatus = (err: unknown): number | undefined => {
   const e = err as { status?: unknown; statusCode?: unknown; response?: { status?: unknown } };
   const v = e.status ?? e.statusCode ?? e.response?.status;
   return typeof v === 'number' ? v : undefined;
@@ -15,7 +16,7 @@ const status = (err: unknown): number | undefined => {
 /** Turns an error from fhirclient, fetch or the service into one of the messages the app knows. */
 export function classify(err: unknown, where: 'launch' | 'app' | 'order'): Problem {
   const text = err instanceof Error ? err.message : String(err);
-  const code = status(err) ?? (/\b(401)\b/.test(text) ? 401 : /\b(403)\b/.test(text) ? 403 : undefined);
+  const code = httpStatus(err) ?? (/\b(401)\b/.test(text) ? 401 : /\b(403)\b/.test(text) ? 403 : undefined);
   // A whole word: fhirclient's "Failed to fetch the conformance statement" is a network failure, not a state one.
   if (/\bstate\b/i.test(text) && where !== 'order') {
     return { title: 'Sign-in could not be verified', message: 'The sign-in response did not match a launch started in this window (unknown or mismatched state). For your safety the app stopped. Open it again from the card in your EHR.' };
@@ -29,7 +30,15 @@ export function classify(err: unknown, where: 'launch' | 'app' | 'order'): Probl
   if (err instanceof TypeError || /fetch|network|ECONNREFUSED|Failed to load|unreachable/i.test(text)) {
     return { title: 'Could not reach the EHR', message: 'The app could not reach the EHR\'s FHIR server. Check your connection, or open the app again from the card; if it keeps happening, tell your EHR support team.' };
   }
-  return { title: where === 'launch' ? 'The app could not start' : 'Something went wrong', message: text || 'An unexpected error occurred.' };
+  if (code === 404 || code === 410) {
+    return { title: 'Not found in the EHR', message: 'The EHR has no record of something the app needed (it may not be saved yet, or it was removed). Open the app again from the card; if it keeps happening, tell your EHR support team.' };
+  }
+  // Anything else: plain words for the clinician; the technical detail goes to the browser console, not the page.
+  console.error(err);
+  return {
+    title: where === 'launch' ? 'The app could not start' : 'Something went wrong',
+    message: `The app could not finish${code ? ` (the server answered with error ${code})` : ''}. Open it again from the card in your EHR; if it keeps happening, tell your EHR support team.`,
+  };
 }
 
 /** Shows a problem instead of the app: never a blank page. */

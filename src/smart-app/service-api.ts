@@ -6,6 +6,8 @@ export interface Decision {
   covered: string;
   reason?: string;
   reasonCode?: string;
+  /** The order's codes the decision was made on, spelled as billed, with their displays. */
+  billingCodes: Array<{ system: string; code: string; display?: string }>;
   policy: string;
   decidedAt: string;
 }

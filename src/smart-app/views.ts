@@ -11,6 +11,8 @@ const SYSTEMS: Record<string, string> = {
   'http://www.ama-assn.org/go/cpt': 'CPT',
   'urn:oid:2.16.840.1.113883.6.12': 'CPT',
   'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets': 'HCPCS',
+  'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets': 'HCPCS',
+  'https://bluebutton.cms.gov/resources/codesystem/hcpcs': 'HCPCS',
   'http://www.cms.gov/Medicare/Coding/ICD10': 'ICD-10-PCS',
   'http://hl7.org/fhir/sid/icd-10-cm': 'ICD-10-CM',
   'http://snomed.info/sct': 'SNOMED CT',
@@ -32,12 +34,14 @@ export function patientBanner(patient: Json): HTMLElement {
     h('span', {}, [patient['gender'], birth ? `born ${birth}` : undefined].filter(Boolean).join(' · ')));
 }
 
-export function orderPanel(order: Json): HTMLElement {
+/** The order; `note` says where it comes from when the EHR could not give it (an unsaved draft). */
+export function orderPanel(order: Json, note?: string): HTMLElement {
   const code = order['code'] as Concept | undefined;
   const sites = (order['bodySite'] as Concept[] | undefined) ?? [];
   const reasons = (order['reasonCode'] as Concept[] | undefined) ?? [];
   return h('section', { class: 'panel', 'data-testid': 'order', 'aria-labelledby': 'order-h' },
     h('h2', { id: 'order-h' }, 'The order'),
+    note && h('p', { class: 'notice', 'data-testid': 'order-note' }, note),
     h('p', { class: 'order-name' }, conceptText(code) || 'Order'),
     h('dl', {},
       h('dt', {}, 'Codes'), h('dd', {}, codesText(code) || 'local code only'),

@@ -24,7 +24,8 @@ export interface TestEhrOptions {
 }
 
 export interface LaunchContext {
-  patient: string;
+  /** The patient in context; absent for a launch from outside a chart (the app must not search without one). */
+  patient?: string;
   encounter?: string;
   appContext?: string;
   fhirContext?: Array<{ reference: string }>;
@@ -396,7 +397,7 @@ export async function startTestEhr(options: TestEhrOptions): Promise<TestEhr> {
     const now = Math.floor(Date.now() / 1000);
     const body: Record<string, unknown> = { access_token: accessToken, token_type: 'Bearer', expires_in: TOKEN_TTL_S, scope: granted.join(' ') };
     if (ctx) {
-      body['patient'] = ctx.patient;
+      if (ctx.patient) body['patient'] = ctx.patient;
       if (ctx.encounter) body['encounter'] = ctx.encounter;
       body['need_patient_banner'] = ctx.needPatientBanner ?? true;
       if (ctx.appContext !== undefined) body['appContext'] = ctx.appContext;
