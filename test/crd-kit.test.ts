@@ -6,7 +6,7 @@
  *
  * Every `it` is named after the kit test it reproduces. The oracle is the kit's rule (test/crd-kit/checks.ts); where
  * the service's result is not `pass` on purpose, the expected result comes from test/crd-kit/departures.ts, whose
- * justification is in test/crd-kit/DEPARTURES.md.
+ * justification is in the README, "Departures from the CRD test kit".
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { ALL_HOOKS, allResponsesIncludeCoverageInformation, coverageInfoConfigur
   servicesOf, supportedUsCoreVersions, unknownElementFollowUp, CARD_PREDICATES } from './crd-kit/checks';
 import type { CardType, Exchange, Json, LaunchSmartGeneration, Outcome, Result } from './crd-kit/checks';
 import { CARD_TESTS_WITHOUT_A_POLICY, ELSEWHERE, INSTRUCTIONS_CARD_HOOKS, LAUNCH_SMART_GENERATION, MUST_SUPPORT_NEVER_EMITTED, NOT_OFFERED_HOOKS, ORDER_SELECT_WITHOUT_A_POLICY,
-  RESPONSE_TYPES_NOT_OFFERED } from './crd-kit/departures';
+  RESPONSE_TYPES_NOT_OFFERED, ENROLLMENT_SCENARIOS } from './crd-kit/departures';
 import { TRIGGER_500_STATUS, getDiscovery, invokeHookGroup, postHook, prepareHookRequest, serviceIdFor, sessionToken, startKitEnvironment } from './crd-kit/harness';
 import type { KitEnvironment } from './crd-kit/harness';
 import * as presets from './crd-kit/presets';
@@ -292,9 +292,20 @@ describe('crd_server_v221: Da Vinci CRD Server v2.2.1 Test Suite', () => {
             expectOutcome(coverageInfoSystemActionValidation(exchanges.map((e) => ({ ...e, hook: 'order-sign' })), MOCK_EHR), 'pass');
           });
 
-          it(`crd_v221_coverage_info_reason: covered is ${s.covered} with reason ${s.reason}${s.text ? ' and reason text' : ''}`, () => {
-            expectOutcome(coverageInfoReason(exchanges, s.covered, s.reason, s.text), 'pass');
-          });
+          if ((ENROLLMENT_SCENARIOS as readonly string[]).includes(s.scenario)) {
+            it(`crd_v221_coverage_info_reason (departure: fails): no enrollment data, so the Coverage sent is decided under — ${order === 'preset' ? 'covered' : 'not-covered'}, no ${s.reason} code`, () => {
+              const decided = order === 'preset' ? 'covered' : 'not-covered';
+              const actual = coverageInfoReason(exchanges, decided, s.reason, false);
+              expect(actual.result).toBe('fail');
+              // Each failure is only the missing reason code: the decision itself is the member's.
+              expect(actual.errors.length).toBeGreaterThan(0);
+              for (const e of actual.errors) expect(e).toMatch(new RegExp(`the first reason has codes \\[\\], expected ${s.reason}$`));
+            });
+          } else {
+            it(`crd_v221_coverage_info_reason: covered is ${s.covered} with reason ${s.reason}${s.text ? ' and reason text' : ''}`, () => {
+              expectOutcome(coverageInfoReason(exchanges, s.covered, s.reason, s.text), 'pass');
+            });
+          }
         });
       }
     }

@@ -1,7 +1,7 @@
 /**
  * Where the service deliberately gets a kit result other than `pass`, and why (the clause that justifies it). The
  * suite asserts each of these exactly, so a change in the service (for better or worse) shows up as a failing test
- * and this list — and DEPARTURES.md, which quotes it — gets updated with it.
+ * and this list — and the README's "Departures from the CRD test kit", which quotes it — gets updated with it.
  */
 import type { LaunchSmartGeneration, Result } from './checks';
 
@@ -62,3 +62,13 @@ export const ORDER_SELECT_WITHOUT_A_POLICY: Readonly<Record<string, Result>> = {
 
 /** The kit's TLS test is covered by the separate TLS suite, not here. */
 export const ELSEWHERE = { crd_v221_server_tls_version_stu2: 'test/tls.test.ts (TLS 1.2+ at nginx, deploy/nginx.conf)' } as const;
+
+/**
+ * The kit's no-member-found and coverage-not-found scenarios signal an unknown member only in data a payer's
+ * enrollment system would reject (a member identifier `UNKNOWN-MEMBER`, a subscriberId `UNKNOWN-COVERAGE`). This
+ * endpoint holds no enrollment data: it answers no-member-found when the EHR says the patient does not exist and
+ * coverage-not-found when there is no Coverage (test/coverage-information.test.ts), and otherwise decides under the
+ * Coverage the EHR sent. For these two groups crd_v221_coverage_info_reason is asserted to fail with exactly that:
+ * the decision of the member's policy (covered on the kit body, not-covered for the sacroplasty), no reason code.
+ */
+export const ENROLLMENT_SCENARIOS = ['no_member_found', 'coverage_not_found'] as const;
