@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { LoadedService } from '../knowledge/knowledge-base';
 import { HttpError, badRequest, notFound } from '../http/errors';
 import { sendPostJson } from '../http/send-json';
@@ -14,9 +14,15 @@ import { acceptedAlternative } from '../engine/apply';
 import type { HookDeps, HookOutcome } from './handle-hook';
 import { validateFeedback } from './request-schema';
 
+/** One audit row (see src/storage/audit.ts). */
+type AuditEntry = { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] };
+
 /** Where each invocation is recorded for disputes (CRD: keep a log of every invocation and response). */
 export interface InvocationAudit {
-  record(r: { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] }): void;
+  /** Write-behind, for answers that promise nothing durable. */
+  record(r: AuditEntry): void;
+  /** Resolves once committed: the audit row of an answer carrying coverage-assertion ids (issue 13). */
+  recordDurably?(r: AuditEntry): Promise<void>;
 }
 
 export interface CdsRouterDeps extends HookDeps {
@@ -63,33 +69,62 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     res.json(discovery(deps.knowledge, deps.now()));
   });
 
+  /** The audit row of this call as answered with `status` (cards, decisions and caller from res.locals). */
+  const auditEntry = (req: Request, locals: Record<string, unknown>, status: number): AuditEntry => {
+    const l = locals as { serviceId?: string; hookInstance?: string; outcome?: HookOutcome; caller?: CdsCaller; hook?: string; auditStarted: bigint; auditAt: string };
+    const cardsByType: Record<string, number> = {};
+    for (const c of l.outcome?.response.cards ?? []) {
+      const type = c.source.topic?.code ?? 'untyped';
+      cardsByType[type] = (cardsByType[type] ?? 0) + 1;
+    }
+    return {
+      at: l.auditAt,
+      ...(l.caller ? { clientIss: l.caller.iss } : {}),
+      serviceId: l.serviceId ?? String(req.params['id'] ?? '').slice(0, 64),
+      hook: l.hook ?? 'unknown',
+      hookInstance: l.hookInstance ?? 'unknown',
+      status,
+      latencyMs: Number(process.hrtime.bigint() - l.auditStarted) / 1e6,
+      cardsByType,
+      decisionIds: (l.outcome?.decisions ?? []).map((d) => d.assertionId),
+    };
+  };
+
   /** Audits every invocation once its answer has gone out (success or failure), off the request path. */
   const auditInvocation: RequestHandler = (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const at = deps.now().toISOString();
+    res.locals['auditStarted'] = process.hrtime.bigint();
+    res.locals['auditAt'] = deps.now().toISOString();
     res.on('finish', () => {
-      const locals = res.locals as { serviceId?: string; hookInstance?: string; outcome?: HookOutcome; caller?: CdsCaller; hook?: string };
-      const serviceId = locals.serviceId ?? String(req.params['id'] ?? '').slice(0, 64);
-      const cardsByType: Record<string, number> = {};
-      for (const c of locals.outcome?.response.cards ?? []) {
-        const type = c.source.topic?.code ?? 'untyped';
-        cardsByType[type] = (cardsByType[type] ?? 0) + 1;
-        deps.metrics?.cards.inc({ service: serviceId, type });
-      }
-      for (const d of locals.outcome?.decisions ?? []) deps.metrics?.decisions.inc({ service: serviceId, covered: d.covered });
-      deps.audit?.record({
-        at,
-        ...(locals.caller ? { clientIss: locals.caller.iss } : {}),
-        serviceId,
-        hook: locals.hook ?? 'unknown',
-        hookInstance: locals.hookInstance ?? 'unknown',
-        status: res.statusCode,
-        latencyMs: Number(process.hrtime.bigint() - started) / 1e6,
-        cardsByType,
-        decisionIds: (locals.outcome?.decisions ?? []).map((d) => d.assertionId),
-      });
+      const entry = auditEntry(req, res.locals, res.statusCode);
+      for (const [type, n] of Object.entries(entry.cardsByType)) deps.metrics?.cards.inc({ service: entry.serviceId, type }, n);
+      for (const d of (res.locals['outcome'] as HookOutcome | undefined)?.decisions ?? []) deps.metrics?.decisions.inc({ service: entry.serviceId, covered: d.covered });
+      // Already committed before the answer (persistDecisions): not written twice.
+      if (res.locals['auditCommitted'] === true) return;
+      deps.audit?.record(entry);
     });
     next();
+  };
+
+  /**
+   * Durable before acknowledged (issue 13): the coverage assertions and the audit row of an answer that carries
+   * coverage-assertion ids are committed before the answer is sent — claims and appeals quote those ids months
+   * later. When storage cannot commit within STORAGE_COMMIT_WAIT_MS this throws StorageUnavailableError (→ 503
+   * with Retry-After, src/http/errors.ts) and no id is handed out; too many decisions in one call → 413.
+   */
+  const persistDecisions = async (req: Request, res: Response, s: LoadedService, body: { hookInstance?: unknown }, outcome: HookOutcome): Promise<void> => {
+    const decidedAt = deps.now().toISOString();
+    const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, policy: s.plan.canonical, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
+    const entry = auditEntry(req, res.locals, 200);
+    try {
+      await Promise.all([deps.assertions.save(stored), deps.audit?.recordDurably ? deps.audit.recordDurably(entry) : deps.audit?.record(entry)]);
+    } catch (err) {
+      deps.metrics?.storageWriteFailures.inc({ what: 'assertion' });
+      deps.logger.warn({ err: err instanceof Error ? err.message : String(err), count: stored.length }, 'coverage assertions not committed: the call is refused, no assertion id handed out');
+      // The refusal's audit row (written on 'finish') then lists no cards and no decisions: none went out.
+      res.locals['outcome'] = undefined;
+      throw err;
+    }
+    res.locals['auditCommitted'] = true;
   };
 
   router.post('/cds-services/:id', auditInvocation, requireJson, async (req, res) => {
@@ -102,16 +137,8 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
     deps.onHookAnswered?.(s, body, outcome);
     res.locals['outcome'] = outcome;
+    if (outcome.decisions.length > 0) await persistDecisions(req, res, s, body, outcome);
     sendPostJson(res, outcome.response);
-    if (outcome.decisions.length > 0) {
-      const decidedAt = deps.now().toISOString();
-      const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, policy: s.plan.canonical, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
-      // Off the response path: the EHR has its answer; a failed write is logged (persistence adds retries).
-      deps.assertions.save(stored).catch((err: unknown) => {
-        deps.metrics?.storageWriteFailures.inc({ what: 'assertion' });
-        deps.logger.error({ err, count: stored.length }, 'coverage assertions not saved');
-      });
-    }
   });
 
   router.post('/cds-services/:id/feedback', requireJson, async (req, res) => {
