@@ -236,8 +236,10 @@ export class WriteQueue {
   async close(deadlineMs = 5_000): Promise<{ remaining: number; byTable: UnwrittenRows }> {
     this.closed = true;
     let deadline: NodeJS.Timeout | undefined;
+    // Not unref'd: during an outage the retry sleep is the only other timer, and it is unref'd — without this one
+    // the event loop empties and the process exits 0 mid-drain with nothing logged (issue 13, case 3).
     const expired = new Promise<void>((resolve) => {
-      deadline = setTimeout(resolve, this.readyFailure !== undefined ? 0 : deadlineMs).unref();
+      deadline = setTimeout(resolve, this.readyFailure !== undefined ? 0 : deadlineMs);
     });
     await Promise.race([this.flush(), expired]);
     clearTimeout(deadline);
