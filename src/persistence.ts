@@ -80,6 +80,9 @@ export function openPersistence(config: AppConfig, logger: Logger, metrics: Metr
   const hookPath = new DeferredDatabase(opening.then((d) => d.hookPath), backend);
   const queue = new WriteQueue(hookPath, {
     commitWindowMs: settings.commitWindowMs,
+    // PGlite has one connection: its transactions run one at a time anyway. On PostgreSQL a second transaction may
+    // start while the first waits for its WAL flush; the hook pool keeps connections for jti claims beside them.
+    maxInFlight: backend === 'postgres' ? Math.max(1, Math.min(2, settings.hookPoolMax - 2)) : 1,
     commitWaitMs: settings.commitWaitMs,
     maxItems: settings.queueMaxRows,
     maxRowsPerCall: settings.maxRowsPerCall,

@@ -21,6 +21,12 @@ export interface WriteQueueOptions {
   commitWindowMs?: number;
   /** Rows per transaction at most (default 500). */
   batchSize?: number;
+  /**
+   * Transactions running at once (default 1). Above 1, rows arriving while a commit waits for its disk flush start
+   * the next transaction at once instead of waiting for it (PostgreSQL then groups the flushes itself); rows of
+   * different calls may then commit out of order, which nothing relies on — each call waits for its own rows.
+   */
+  maxInFlight?: number;
   /** Rows held at most (default 50,000). Beyond it `submit` is refused (backpressure); nothing held is dropped. */
   maxItems?: number;
   /** Rows one `submit` may carry (default 5,000); more is a StorageTooLargeError (HTTP 413). */
@@ -69,8 +75,10 @@ interface Item {
   row: unknown;
   /** Absent for best-effort rows, whose caller does not wait. */
   ticket?: Ticket;
-  /** In the transaction now running: it may commit whatever its ticket says, so it cannot be withdrawn. */
+  /** In a transaction now running: it may commit whatever its ticket says, so it cannot be withdrawn. */
   inFlight: boolean;
+  /** Its batch was rejected as invalid: written alone next, to find the row to blame. */
+  suspect?: boolean;
 }
 
 /** Items of the batch, grouped per table in first-seen order, each table's rows in queue order. */
@@ -104,6 +112,7 @@ export class WriteQueue {
   private items: Item[] = [];
   private readonly commitWindowMs: number;
   private readonly batchSize: number;
+  private readonly maxInFlight: number;
   private readonly maxItems: number;
   private readonly maxRowsPerCall: number;
   private readonly commitWaitMs: number;
@@ -119,11 +128,12 @@ export class WriteQueue {
   /** Queued rows that no caller waits on (`enqueue`). */
   private bestEffort = 0;
   private consecutiveFailures = 0;
-  /** After a rejected batch, this many items are written one per transaction to find the bad one. */
-  private isolate = 0;
+  /** Transactions running now (at most `maxInFlight`), and whether the queue waits out a failure. */
+  private inFlight = 0;
+  private backingOff = false;
+  private waitingReady = false;
 
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private waiters: Array<{ target: number; resolve: () => void }> = [];
   private closed = false;
@@ -135,6 +145,7 @@ export class WriteQueue {
   constructor(private readonly db: Pick<Database, 'transaction'>, options: WriteQueueOptions = {}) {
     this.commitWindowMs = options.commitWindowMs ?? 2;
     this.batchSize = Math.max(1, options.batchSize ?? 500);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.maxItems = Math.max(1, options.maxItems ?? 50_000);
     this.maxRowsPerCall = Math.max(1, options.maxRowsPerCall ?? 5_000);
     this.commitWaitMs = options.commitWaitMs ?? 1_500;
@@ -259,45 +270,68 @@ export class WriteQueue {
   }
 
   private schedule(): void {
-    if (this.running || this.stopped) return;
+    if (this.stopped || this.inFlight >= this.maxInFlight) return; // a finishing transaction takes what waits
     if (this.items.length >= this.batchSize) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.commitWindowMs).unref();
   }
 
+  /** Starts transactions for waiting rows, up to `maxInFlight` at once; none while backing off or still opening. */
   private kick(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.running || this.stopped) return;
-    this.running = this.drain().finally(() => {
-      this.running = undefined;
-      // Rows that arrived while the loop was ending, with no timer set for them.
-      if (this.items.length > 0 && !this.stopped) this.schedule();
-    });
+    if (this.stopped || this.backingOff) return;
+    if (this.ready) {
+      if (!this.waitingReady) {
+        this.waitingReady = true;
+        void this.ready.then(() => this.kick());
+      }
+      return;
+    }
+    while (this.inFlight < this.maxInFlight) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        // Rows that arrived meanwhile have waited a whole commit already: no window for them.
+        if (!this.stopped && !this.backingOff && this.items.some((i) => !i.inFlight)) this.kick();
+      });
+    }
   }
 
-  private async drain(): Promise<void> {
-    if (this.ready) await this.ready;
-    while (this.items.length > 0 && !this.stopped) {
-      const size = this.isolate > 0 ? 1 : this.batchSize;
-      const batch = this.items.slice(0, size);
-      for (const item of batch) item.inFlight = true;
-      try {
-        const groups = groupByWriter(batch);
-        await this.db.transaction(async (tx) => {
-          for (const [writer, rows] of groups) await writer.write(tx, rows);
-        });
-        this.remove(batch);
-        this.counters.written += batch.length;
-        if (this.isolate > 0) this.isolate--;
-        if (this.consecutiveFailures > 0) this.logger?.info({ afterFailures: this.consecutiveFailures }, 'write queue recovered');
-        this.consecutiveFailures = 0;
-        for (const [writer, rows] of groups) this.afterCommit(writer, rows);
-        for (const item of batch) this.committed(item.ticket);
-      } catch (err) {
-        for (const item of batch) item.inFlight = false;
-        await this.failed(batch, err);
-      }
+  /**
+   * The next batch: waiting rows from the head, in queue order, up to `batchSize`. A row suspected of having made
+   * its batch fail as invalid goes alone, so only a row the database rejects by itself is discarded.
+   */
+  private takeBatch(): Item[] {
+    const batch: Item[] = [];
+    for (const item of this.items) {
+      if (item.inFlight) continue;
+      if (item.suspect && batch.length > 0) break;
+      batch.push(item);
+      if (item.suspect || batch.length >= this.batchSize) break;
     }
+    for (const item of batch) item.inFlight = true;
+    return batch;
+  }
+
+  private async run(batch: Item[]): Promise<void> {
+    const groups = groupByWriter(batch);
+    try {
+      await this.db.transaction(async (tx) => {
+        for (const [writer, rows] of groups) await writer.write(tx, rows);
+      });
+    } catch (err) {
+      for (const item of batch) item.inFlight = false;
+      await this.failed(batch, err);
+      return;
+    }
+    this.remove(batch);
+    this.counters.written += batch.length;
+    if (this.consecutiveFailures > 0) this.logger?.info({ afterFailures: this.consecutiveFailures }, 'write queue recovered');
+    this.consecutiveFailures = 0;
+    for (const [writer, rows] of groups) this.afterCommit(writer, rows);
+    for (const item of batch) this.committed(item.ticket);
   }
 
   private committed(ticket: Ticket | undefined): void {
@@ -335,14 +369,14 @@ export class WriteQueue {
   private async failed(batch: Item[], err: unknown): Promise<void> {
     if (isPermanentError(err)) {
       if (batch.length > 1) {
-        this.isolate = batch.length;
+        // One of these rows is invalid: each is retried alone (takeBatch), so only that one is discarded.
+        for (const item of batch) item.suspect = true;
         return;
       }
       const item = batch[0];
       if (!item) return;
       this.remove([item]);
       this.counters.discarded++;
-      if (this.isolate > 0) this.isolate--;
       this.afterDiscard(item);
       // The row is not logged: it may be an assertion or an audit record; the table and the error suffice.
       this.logger?.error({ table: item.writer.table, err: describeError(err) }, 'write queue discarded an item the database rejected');
@@ -360,7 +394,11 @@ export class WriteQueue {
     this.consecutiveFailures++;
     const delay = this.backoff();
     this.logger?.warn({ err: describeError(err), depth: this.items.length, attempt: this.consecutiveFailures, retryInMs: delay }, 'write queue flush failed; will retry');
+    // One backoff for the whole queue: no other transaction starts until it ends, so an outage is probed by one.
+    if (this.backingOff) return;
+    this.backingOff = true;
     await this.sleep(delay);
+    this.backingOff = false;
   }
 
   private backoff(): number {

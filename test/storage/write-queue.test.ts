@@ -312,6 +312,21 @@ describe.each(BACKENDS)('WriteQueue group commit on %s (durable before acknowled
     await q.close();
   });
 
+  it('with maxInFlight 2, a call arriving while one commit is under way starts the next transaction at once', async () => {
+    const g = gated(db);
+    const q = new WriteQueue(g, { commitWaitMs: 60_000, maxInFlight: 2 });
+    const first = q.submit(IDS, ['p-1']);
+    await waitFor(() => g.started === 1, 'the first transaction to start');
+    const second = q.submit(IDS, ['p-2']);
+    await waitFor(() => g.started === 2, 'a second transaction beside the first');
+    const third = q.submit(IDS, ['p-3']); // both slots busy: waits for one to finish
+    g.open();
+    await Promise.all([first, second, third]);
+    expect(await stored()).toEqual(['p-1', 'p-2', 'p-3']);
+    expect(g.started).toBe(3);
+    await q.close();
+  });
+
   it('a call whose commit does not come in time is refused and its rows withdrawn: no row of it is written later', async () => {
     const opening = new Promise<void>(() => undefined); // the database is still opening, for ever
     const q = new WriteQueue(db, { commitWaitMs: 20, ready: opening });
