@@ -140,8 +140,7 @@ function prepareDir(dir: string): void {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(`The embedded database directory ${dir} cannot be used: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '), { cause: err });
+    throw new Error(`The embedded database directory ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
   }
 }
 
