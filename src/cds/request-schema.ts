@@ -155,7 +155,8 @@ const feedbackValidator = ajv.compile({
 /**
  * Whether a date-time the pattern accepted names a real instant: years 0001–9999 (FHIR instant/dateTime and
  * xs:dateTime have no year 0000), a real calendar day (no 30 February; 29 February only in leap years), hours
- * 00–23, minutes 00–59, seconds 00–60 (a leap second, as FHIR's instant allows), offsets up to ±14:00. The database would otherwise refuse the whole batch (500).
+ * 00–23, minutes 00–59, seconds 00–60 (a leap second, as FHIR's instant allows), offsets up to ±14:00. The
+ * database would otherwise refuse the whole batch (500; issue 13, case 14).
  */
 function isRealInstant(value: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/.exec(value);
