@@ -51,5 +51,5 @@ describe('CRD structural conformance (shared/tools/crd-check.mjs against the rea
     expect(result.stderr).toBe('');
     expect(lines[lines.length - 1]).toMatch(/^\d+ passed, 0 failed$/);
     expect(result.code).toBe(0);
-  });
+  }, 120_000); // a new data directory's initdb comes first (storageReady)
 });

@@ -109,7 +109,7 @@ describePg('a PostgreSQL outage under a running replica', () => {
     expect(Object.keys(result.statuses).sort()).toEqual(['200', '503']);
     expect(result.withoutRetryAfter).toBe(0);
     expect(await missing(result.acknowledged.map((a) => a.id))).toEqual([]);
-    expect(replica.logs.some((l) => /PostgreSQL connection lost/.test(String(l.msg)))).toBe(true);
+    await pollUntil('"PostgreSQL connection lost" in the log', () => Promise.resolve(replica.logs.some((l) => /PostgreSQL connection lost/.test(String(l.msg))) ? true : undefined), 10_000);
     await waitReady(replica);
   });
 
@@ -124,7 +124,8 @@ describePg('a PostgreSQL outage under a running replica', () => {
     await waitReady(replica);
     const after = await signed(replica);
     expect(await missing([before, after])).toEqual([]);
-    expect(replica.logs.some((l) => l.msg === 'write queue recovered')).toBe(true);
+    // The log line may still be on its way through the child's stdout pipe.
+    await pollUntil('"write queue recovered" in the log', () => Promise.resolve(replica.logs.some((l) => l.msg === 'write queue recovered') ? true : undefined), 10_000);
   });
 
   it('SIGTERM during the outage waits the bounded drain, logs exactly which rows were not written (none acknowledged), and exits 1', async () => {

@@ -44,13 +44,15 @@ describe('write backpressure', () => {
     const before = load.result.acknowledged.length;
     await pollUntil('50 more acknowledged calls', () => Promise.resolve(load.result.acknowledged.length >= before + 50 ? true : undefined), 30_000, 5);
     const result = await load.stop();
-    expect(Object.keys(result.statuses)).toEqual(['200']);
+    // Under load a call may wait past STORAGE_COMMIT_WAIT_MS: then it is a 503 with Retry-After and no id — never
+    // a 200 whose id is missing, never another status.
+    expect(Object.keys(result.statuses).filter((s) => s !== '200' && s !== '503')).toEqual([]);
+    expect(result.withoutRetryAfter).toBe(0);
     for (const { id } of result.acknowledged) {
       const res = await http('GET', `${replica.url}/admin/assertions/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect({ id, status: res.status }).toEqual({ id, status: 200 });
     }
     const metrics = parsePrometheus((await http('GET', `${replica.url}/metrics`)).text);
     expect(valueOf(metrics, 'cds_storage_queue_dropped')).toBe(0);
-    expect(valueOf(metrics, 'cds_storage_queue_abandoned')).toBe(0);
   });
 });
