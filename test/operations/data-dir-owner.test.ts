@@ -91,8 +91,9 @@ describe('one owner per DATA_DIR (embedded PGlite)', () => {
     mkdirSync(pglite);
     chmodSync(pglite, 0o000);
     chmodSync(dataDir, 0o777);
-    // As an unprivileged user (root would ignore the permission bits); `nobody` on Debian.
-    const run = await runToExit({ PORT: String(await freePort()), DATA_DIR: dataDir }, { uid: 65534, gid: 65534 });
+    // As an unprivileged user: root ignores the permission bits, so as root the service runs as `nobody` (Debian).
+    const asRoot = process.getuid?.() === 0;
+    const run = await runToExit({ PORT: String(await freePort()), DATA_DIR: dataDir }, asRoot ? { uid: 65534, gid: 65534 } : {});
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`Storage could not be opened: The embedded database directory ${pglite} cannot be used: EACCES: permission denied`);
     expect(run.stderr).not.toContain('[object Object]');
