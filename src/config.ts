@@ -48,6 +48,51 @@ export interface AppConfig {
   metricsToken?: string;
   /** MEMBER_HASH_KEY — key of the HMAC stored instead of member references; unset: generated once in DATA_DIR. */
   memberHashKey?: string;
+  /** Durability and database bounds (README "Running it as a payer"); defaults when absent. */
+  storage?: StorageSettings;
+}
+
+/** How long writes may wait, how much may wait, and the bounds on every database connection (issue 13). */
+export interface StorageSettings {
+  /** STORAGE_COMMIT_WAIT_MS — longest a call waits for its coverage assertions to commit before it is answered 503 (default 1500). */
+  commitWaitMs: number;
+  /** STORAGE_COMMIT_WINDOW_MS — how long the first write of a group commit waits for company (default 2). */
+  commitWindowMs: number;
+  /** STORAGE_QUEUE_MAX_ROWS — rows waiting for a commit at most; beyond it calls get 503 (default 50000). */
+  queueMaxRows: number;
+  /** STORAGE_MAX_ROWS_PER_CALL — rows one call may store (assertions); more is 413 (default 5000). */
+  maxRowsPerCall: number;
+  /** SHUTDOWN_DRAIN_MS — how long SIGTERM waits for unwritten rows before reporting them and exiting (default 5000). */
+  shutdownDrainMs: number;
+  /** DATABASE_STATEMENT_TIMEOUT_MS — PostgreSQL statement_timeout on every connection (default 5000). */
+  statementTimeoutMs: number;
+  /** DATABASE_LOCK_TIMEOUT_MS — PostgreSQL lock_timeout on every connection (default 1000). */
+  lockTimeoutMs: number;
+  /** DATABASE_IDLE_TX_TIMEOUT_MS — PostgreSQL idle_in_transaction_session_timeout (default 10000). */
+  idleInTransactionTimeoutMs: number;
+  /** DATABASE_CONNECT_TIMEOUT_MS — longest wait for a pooled or new connection (default 2000). */
+  connectTimeoutMs: number;
+  /** DATABASE_POOL_MAX — connections for feedback, admin, reports and retention (default 6). */
+  poolMax: number;
+  /** DATABASE_HOOK_POOL_MAX — connections reserved for the hook path: commits and jti claims (default 4). */
+  hookPoolMax: number;
+}
+
+/** The storage settings from the environment (defaults for each one unset). */
+export function loadStorageSettings(env: NodeJS.ProcessEnv = process.env): StorageSettings {
+  return {
+    commitWaitMs: int(env, 'STORAGE_COMMIT_WAIT_MS', 1_500, 50, 4_000),
+    commitWindowMs: int(env, 'STORAGE_COMMIT_WINDOW_MS', 2, 0, 50),
+    queueMaxRows: int(env, 'STORAGE_QUEUE_MAX_ROWS', 50_000, 10, 1_000_000),
+    maxRowsPerCall: int(env, 'STORAGE_MAX_ROWS_PER_CALL', 5_000, 1, 100_000),
+    shutdownDrainMs: int(env, 'SHUTDOWN_DRAIN_MS', 5_000, 0, 120_000),
+    statementTimeoutMs: int(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
+    lockTimeoutMs: int(env, 'DATABASE_LOCK_TIMEOUT_MS', 1_000, 10, 600_000),
+    idleInTransactionTimeoutMs: int(env, 'DATABASE_IDLE_TX_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    connectTimeoutMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
+    poolMax: int(env, 'DATABASE_POOL_MAX', 6, 1, 100),
+    hookPoolMax: int(env, 'DATABASE_HOOK_POOL_MAX', 4, 1, 100),
+  };
 }
 
 const ASYMMETRIC = /^(ES(256|384|512)|RS(256|384|512)|PS(256|384|512)|EdDSA)$/;
@@ -97,5 +142,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ...(env['ADMIN_TOKEN'] ? { adminToken: env['ADMIN_TOKEN'] } : {}),
     ...(env['METRICS_TOKEN'] ? { metricsToken: env['METRICS_TOKEN'] } : {}),
     ...(env['MEMBER_HASH_KEY'] ? { memberHashKey: env['MEMBER_HASH_KEY'] } : {}),
+    storage: loadStorageSettings(env),
   };
 }

@@ -3,14 +3,14 @@ import { DeferredDatabase } from './storage/deferred-database';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { AppConfig } from './config';
+import type { AppConfig, StorageSettings } from './config';
+import { loadStorageSettings } from './config';
 import type { Metrics } from './observability/metrics';
 import type { Report } from './admin/report-page';
 import {
-  SqlAssertionStore, SqlAuditSink, SqlFeedbackStore, SqlReplayStore, WriteBehindReplayStore, WriteQueue, openDatabase, reportData, startRetentionJob,
+  EmbeddedReplayStore, SqlAssertionStore, SqlAuditSink, SqlFeedbackStore, SqlReplayStore, WriteQueue, openStorage, reportData, startRetentionJob,
 } from './storage';
-import type { AuditSink, Database } from './storage';
-import { FallbackReplayStore, MemoryReplayStore } from './auth/replay-store';
+import type { AuditSink, Database, StorageDatabases } from './storage';
 import type { ReplayStore } from './auth/replay-store';
 
 /** Everything the service keeps, on one database: what createApp needs, plus readiness and an orderly close. */
@@ -25,8 +25,11 @@ export interface Persistence {
   audit: AuditSink;
   report: (window: { from: Date; to: Date }) => Promise<Report>;
   readiness: () => Promise<Record<string, string>>;
-  /** Drains the write queue (nothing queued is lost on a graceful restart), then closes the database. */
-  close: () => Promise<void>;
+  /**
+   * Drains the write queue for at most SHUTDOWN_DRAIN_MS, then closes the database. Resolves with the rows left
+   * unwritten, per table (empty on a clean drain); none of them was acknowledged to a client.
+   */
+  close: () => Promise<Record<string, number>>;
 }
 
 /**
@@ -44,30 +47,67 @@ function memberHashKey(config: AppConfig, logger: Logger): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-/** Opens PostgreSQL (DATABASE_URL) or the embedded PGlite in DATA_DIR, runs migrations and builds the stores. */
+function open(config: AppConfig, settings: StorageSettings, logger: Logger): Promise<StorageDatabases> {
+  return openStorage({
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    logger,
+    timeouts: {
+      statementTimeoutMs: settings.statementTimeoutMs,
+      lockTimeoutMs: settings.lockTimeoutMs,
+      idleInTransactionTimeoutMs: settings.idleInTransactionTimeoutMs,
+      connectTimeoutMs: settings.connectTimeoutMs,
+    },
+    poolMax: settings.poolMax,
+    hookPoolMax: settings.hookPoolMax,
+  });
+}
+
+/**
+ * Opens PostgreSQL (DATABASE_URL) or the embedded PGlite in DATA_DIR, runs migrations and builds the stores.
+ *
+ * Durable before acknowledged (issue 13): coverage assertions, the audit row of a call that carries them and (with
+ * authentication) each jti claim are committed before the call is answered — group-committed through one write
+ * queue on the hook path's own connections. When that cannot happen within STORAGE_COMMIT_WAIT_MS the call is
+ * answered 503 with Retry-After and nothing of it is kept; no id that may vanish is ever handed out.
+ */
 export function openPersistence(config: AppConfig, logger: Logger, metrics: Metrics, planOf?: (serviceId: string) => string | undefined): Persistence {
+  const settings = config.storage ?? loadStorageSettings({});
+  const backend = config.databaseUrl ? 'postgres' : 'pglite';
   // Opens in the background: the service listens meanwhile and /readyz says "starting" until it is open.
-  const db = new DeferredDatabase(openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), logger }), config.databaseUrl ? 'postgres' : 'pglite');
-  const queue = new WriteQueue(db, { logger });
+  const opening = open(config, settings, logger);
+  const db = new DeferredDatabase(opening.then((d) => d.general), backend);
+  const hookPath = new DeferredDatabase(opening.then((d) => d.hookPath), backend);
+  const queue = new WriteQueue(hookPath, {
+    commitWindowMs: settings.commitWindowMs,
+    // PGlite has one connection: its transactions run one at a time anyway. On PostgreSQL a second transaction may
+    // start while the first waits for its WAL flush; the hook pool keeps connections for jti claims beside them.
+    maxInFlight: backend === 'postgres' ? Math.max(1, Math.min(2, settings.hookPoolMax - 2)) : 1,
+    commitWaitMs: settings.commitWaitMs,
+    maxItems: settings.queueMaxRows,
+    maxRowsPerCall: settings.maxRowsPerCall,
+    ready: hookPath.opened,
+    logger,
+  });
   metrics.watchQueue('storage', queue);
   const assertions = new SqlAssertionStore({ db, queue, memberHashKey: memberHashKey(config, logger), ...(planOf ? { planOf: (a) => planOf(a.serviceId) } : {}) });
   const feedback = new SqlFeedbackStore({ db });
   const replay: ReplayStore = config.databaseUrl
-    // Replicas share PostgreSQL: each claim is decided there, atomically, with this replica's memory as fallback.
-    ? new FallbackReplayStore(new SqlReplayStore(db), new MemoryReplayStore(), (err) => {
-      metrics.storageWriteFailures.inc({ what: 'replay' });
-      logger.warn({ err: (err as Error).message }, 'jti replay store unavailable: this replica checks replays on its own until the database is back');
-    })
-    // The embedded database has exactly one process: its memory decides, the table keeps claims across restarts.
-    : new WriteBehindReplayStore(db, queue, {
-      onUnloaded: (err) => {
-        metrics.storageWriteFailures.inc({ what: 'replay' });
-        logger.warn(err ? { err: (err as Error).message } : {}, 'jti replay memory not yet loaded from storage: this claim was checked against this run only');
+    // Replicas share PostgreSQL: each claim is decided there, atomically, and committed before the answer.
+    ? new SqlReplayStore(hookPath)
+    // The embedded database has exactly one process: its memory decides, each claim commits before the answer.
+    : new EmbeddedReplayStore(db, queue, {
+      onLoaded: (result) => {
+        if ('err' in result) {
+          // A database that never opened is reported once, below, and stops the service.
+          if (db.state() === 'ok') logger.error({ err: (result.err as Error).message }, 'jti replay memory could not be loaded: authenticated calls are refused (503) until the service restarts');
+        } else logger.info({ count: result.count }, 'jti replay memory loaded');
       },
     });
   const audit = new SqlAuditSink(queue);
   const stopRetention = startRetentionJob(db, config.auditRetentionDays, 6 * 60 * 60_000, { logger });
-  db.opened.then(() => logger.info({ backend: db.backend, retentionDays: config.auditRetentionDays }, 'storage ready'), (err: unknown) => logger.error({ err }, 'storage could not be opened'));
+  db.opened.then(() => logger.info({ backend: db.backend, retentionDays: config.auditRetentionDays }, 'storage ready'), (err: unknown) => logger.error({ err: (err as Error).message }, 'storage could not be opened'));
+  let closing: Promise<Record<string, number>> | undefined;
   return {
     db, opened: db.opened, queue, assertions, feedback, replay, audit,
     report: (window) => reportData(db, window),
@@ -80,11 +120,18 @@ export function openPersistence(config: AppConfig, logger: Logger, metrics: Metr
         return { database: 'unreachable' };
       }
     },
-    close: async () => {
-      await stopRetention();
-      const { remaining } = await queue.close();
-      if (remaining > 0) logger.error({ remaining }, 'write queue not fully drained before shutdown');
-      await db.close();
+    close: () => {
+      closing ??= (async () => {
+        await stopRetention();
+        const { remaining, byTable } = await queue.close(settings.shutdownDrainMs);
+        // Rows are acknowledged only once committed, so what is left here was never promised to anyone: the
+        // decisions of calls that were answered 503 (or are being refused now) and the audit rows of plain calls.
+        if (remaining > 0) logger.error({ remaining, unwritten: byTable, drainMs: settings.shutdownDrainMs, acknowledged: 0 }, 'shutdown: rows not written before the drain deadline (none of them was acknowledged to a client)');
+        else logger.info({ drainMs: settings.shutdownDrainMs }, 'shutdown: write queue drained');
+        await Promise.all([db.close(), hookPath.close()]);
+        return byTable;
+      })();
+      return closing;
     },
   };
 }

@@ -16,7 +16,8 @@ export interface RunningService {
   url: string;
   /** Resolves when storage is open (the service answers before that; /readyz tells when it is ready). */
   storageReady: Promise<unknown>;
-  stop: () => Promise<void>;
+  /** Stops listening, lets in-flight calls finish, drains storage (bounded); resolves with the rows left unwritten, per table. */
+  stop: () => Promise<Record<string, number>>;
 }
 
 /** Loads the knowledge, builds the app and listens. A knowledge problem throws before any port is opened. */
@@ -67,14 +68,15 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   logger.info({ url, services: [...knowledge.services.keys()] }, 'CDS Hooks service listening');
-  // Graceful stop: accept nothing new, let in-flight requests finish, then flush the write queue and close the
-  // database (its pool, or PGlite — which otherwise keeps the process alive).
-  const stop = async (): Promise<void> => {
+  // Graceful stop: accept nothing new, let in-flight requests finish (each waits at most STORAGE_COMMIT_WAIT_MS for
+  // its commit), then drain the write queue for at most SHUTDOWN_DRAIN_MS and close the database (its pools, or
+  // PGlite — which otherwise keeps the process alive).
+  const stop = async (): Promise<Record<string, number>> => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
-    await persistence.close();
+    return persistence.close();
   };
   return { server, url, storageReady: persistence.opened, stop };
 }
@@ -87,13 +89,22 @@ async function main(): Promise<void> {
     const running = await startService(config, logger);
     // Storage that cannot be opened (a wrong DATABASE_URL, a corrupt data directory) is fatal, just after listening.
     running.storageReady.catch((err: unknown) => {
-      process.stderr.write(`Storage could not be opened: ${(err as Error).message}\n`);
+      process.stderr.write(`Storage could not be opened: ${err instanceof Error ? err.message : JSON.stringify(err)}\n`);
       void running.stop().finally(() => process.exit(1));
     });
+    const drainMs = config.storage?.shutdownDrainMs ?? 5_000;
     const shutdown = (signal: string): void => {
-      logger.info({ signal }, 'shutting down: finishing in-flight requests');
-      void running.stop().then(() => process.exit(0));
-      setTimeout(() => process.exit(1), 10_000).unref();
+      logger.info({ signal, drainMs }, 'shutting down: finishing in-flight requests');
+      // Exit 1 when rows were left unwritten (persistence logged which), so an orchestrator's record shows it.
+      void running.stop().then((unwritten) => process.exit(Object.keys(unwritten).length > 0 ? 1 : 0), (err: unknown) => {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
+        process.exit(1);
+      });
+      // A last resort past the drain: in-flight calls are bounded by the commit wait and FHIR_TIMEOUT_MS.
+      setTimeout(() => {
+        logger.error({ drainMs }, 'shutdown did not complete in time; exiting');
+        process.exit(1);
+      }, drainMs + 15_000).unref();
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));

@@ -39,6 +39,8 @@ describe('CRD structural conformance (shared/tools/crd-check.mjs against the rea
     // A data directory of its own: parallel test files must never share an embedded database.
     const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: mkdtempSync(join(tmpdir(), 'crd-check-')) });
     running = await startService(config, silentLogger);
+    // A decision is answered only once committed (issue 13): let the new data directory finish initdb first.
+    await running.storageReady;
     expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(running.url).not.toMatch(/:0$/);
 
@@ -49,5 +51,5 @@ describe('CRD structural conformance (shared/tools/crd-check.mjs against the rea
     expect(result.stderr).toBe('');
     expect(lines[lines.length - 1]).toMatch(/^\d+ passed, 0 failed$/);
     expect(result.code).toBe(0);
-  });
+  }, 120_000); // a new data directory's initdb comes first (storageReady)
 });

@@ -139,6 +139,8 @@ beforeAll(async () => {
   const { loadConfig } = (await import(resolve(ROOT, 'dist/config.js'))) as typeof ConfigModule;
   browser = await launchBrowser();
   service = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: mkdtempSync(join(tmpdir(), 'smart-e2e-')) }), silentLogger);
+  // A decision is answered only once committed (issue 13): let the new data directory finish initdb first.
+  await service.storageReady;
   ehr = await startTestEhr({ clientId: CLIENT_ID, redirectUris: [`${service.url}/smart/app`] });
 
   // The order-sign call an EHR makes when Dr Reyes signs the draft sacroplasty order.

@@ -38,29 +38,3 @@ export class MemoryReplayStore implements ReplayStore {
     this.seen.set(key, Math.max(this.seen.get(key) ?? 0, expiresAt.getTime()));
   }
 }
-
-/**
- * The shared store, with a fallback when it fails (the database is down): this replica's memory still refuses
- * replays it has seen, and hooks keep answering within budget instead of failing every authenticated call.
- * Cross-replica replay protection resumes when the database does; each fallback is reported.
- */
-export class FallbackReplayStore implements ReplayStore {
-  constructor(private readonly primary: ReplayStore, private readonly fallback: ReplayStore, private readonly onFallback: (err: unknown) => void, private readonly timeoutMs = 500) {}
-
-  async claim(iss: string, jti: string, expiresAt: Date): Promise<boolean> {
-    // Remember locally either way, so a token replayed to this replica during an outage is still refused.
-    const local = await this.fallback.claim(iss, jti, expiresAt);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('replay store timed out')), this.timeoutMs);
-      });
-      return (await Promise.race([this.primary.claim(iss, jti, expiresAt), timeout])) && local;
-    } catch (err) {
-      this.onFallback(err);
-      return local;
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
-  }
-}

@@ -214,9 +214,31 @@ const feedbackValidator = ajv.compile({
   },
 });
 
+/**
+ * Whether a date-time the pattern accepted names a real instant: years 0001–9999 (FHIR instant/dateTime and
+ * xs:dateTime have no year 0000), a real calendar day (no 30 February; 29 February only in leap years), hours
+ * 00–23, minutes 00–59, seconds 00–60 (a leap second, as FHIR's instant allows), offsets up to ±14:00. The
+ * database would otherwise refuse the whole batch (500; issue 13, case 14).
+ */
+function isRealInstant(value: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/.exec(value);
+  if (!m) return false;
+  const n = (i: number): number => Number(m[i] ?? 0);
+  const [year, month, day] = [n(1), n(2), n(3)];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return year >= 1 && days !== undefined && day >= 1 && day <= days && n(4) <= 23 && n(5) <= 59 && n(6) <= 60
+    && n(8) <= 59 && (n(7) < 14 || (n(7) === 14 && n(8) === 0));
+}
+
 /** Validates a feedback body; returns the first problem, or undefined when valid. */
 export function validateFeedback(body: unknown): { location: string; message: string } | undefined {
-  if (feedbackValidator(body)) return undefined;
-  const first = feedbackValidator.errors?.[0];
-  return first ? describe(first) : { location: '(body)', message: 'is invalid' };
+  const valid: boolean = feedbackValidator(body);
+  if (!valid) {
+    const first = feedbackValidator.errors?.[0];
+    return first ? describe(first) : { location: '(body)', message: 'is invalid' };
+  }
+  const items = (body as { feedback: Array<{ outcomeTimestamp: string }> }).feedback;
+  const bad = items.findIndex((f) => !isRealInstant(f.outcomeTimestamp));
+  return bad < 0 ? undefined : { location: `feedback[${bad}].outcomeTimestamp`, message: 'must be a real date and time, years 0001–9999 (e.g. 2026-11-23T10:05:00Z)' };
 }

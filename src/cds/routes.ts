@@ -1,10 +1,11 @@
 import { Router } from 'express';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { LoadedService } from '../knowledge/knowledge-base';
 import type { Catalog } from '../engine/catalog';
 import { HttpError, badRequest, notFound } from '../http/errors';
 import { contextOf } from '../http/request-context';
+import type { RequestContext } from '../http/request-context';
 import { sendPostJson } from '../http/send-json';
 import type { Metrics } from '../observability/metrics';
 import { discovery } from './discovery';
@@ -15,9 +16,15 @@ import { handleHook } from './handle-hook';
 import type { HookDeps } from './handle-hook';
 import { validateFeedback } from './request-schema';
 
+/** One audit row (see src/storage/audit.ts). */
+export type AuditEntry = { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] };
+
 /** Where each invocation is recorded for disputes (CRD found-37: keep a log of every invocation and response). */
 export interface InvocationAudit {
-  record(r: { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] }): void;
+  /** Write-behind, for answers that promise nothing durable. */
+  record(r: AuditEntry): void;
+  /** Resolves once committed: the audit row of an answer carrying coverage-assertion ids. */
+  recordDurably?(r: AuditEntry): Promise<void>;
 }
 
 export interface CdsRouterDeps extends HookDeps {
@@ -86,28 +93,60 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     next();
   };
 
+  /** When the call started: the audit row's time and latency. */
+  interface Timing { started: bigint; at: string }
+
+  /** The audit row of this call as answered with `status` (service, caller and what was decided from its context). */
+  const auditEntry = (req: Request, ctx: RequestContext | undefined, timing: Timing, status: number): AuditEntry => ({
+    at: timing.at,
+    ...(ctx?.caller ? { clientIss: ctx.caller.iss } : {}),
+    serviceId: ctx?.serviceId ?? String(req.params['id'] ?? '').slice(0, 64),
+    hook: ctx?.hook ?? 'unknown',
+    hookInstance: ctx?.hookInstance ?? 'unknown',
+    status,
+    latencyMs: Number(process.hrtime.bigint() - timing.started) / 1e6,
+    cardsByType: ctx?.cardsByType ?? {},
+    decisionIds: (ctx?.decisions ?? []).map((d) => d.assertionId),
+  });
+  const timingOf = (res: Response): Timing => res.locals['auditTiming'] as Timing;
+
   /** Audits every invocation once its answer has gone out (success or failure), off the request path. */
   const auditInvocation: RequestHandler = (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const at = deps.now().toISOString();
+    res.locals['auditTiming'] = { started: process.hrtime.bigint(), at: deps.now().toISOString() } satisfies Timing;
     res.on('finish', () => {
       const ctx = contextOf(res);
-      const serviceId = ctx?.serviceId ?? String(req.params['id'] ?? '').slice(0, 64);
-      for (const [type, n] of Object.entries(ctx?.cardsByType ?? {})) deps.metrics?.cards.inc({ service: serviceId, type }, n);
-      for (const d of ctx?.decisions ?? []) deps.metrics?.decisions.inc({ service: serviceId, covered: d.covered });
-      deps.audit?.record({
-        at,
-        ...(ctx?.caller ? { clientIss: ctx.caller.iss } : {}),
-        serviceId,
-        hook: ctx?.hook ?? 'unknown',
-        hookInstance: ctx?.hookInstance ?? 'unknown',
-        status: res.statusCode,
-        latencyMs: Number(process.hrtime.bigint() - started) / 1e6,
-        cardsByType: ctx?.cardsByType ?? {},
-        decisionIds: (ctx?.decisions ?? []).map((d) => d.assertionId),
-      });
+      const entry = auditEntry(req, ctx, timingOf(res), res.statusCode);
+      for (const [type, n] of Object.entries(entry.cardsByType)) deps.metrics?.cards.inc({ service: entry.serviceId, type }, n);
+      for (const d of ctx?.decisions ?? []) deps.metrics?.decisions.inc({ service: entry.serviceId, covered: d.covered });
+      // Already committed before the answer (persistDecisions): not written twice.
+      if (ctx?.auditCommitted) return;
+      deps.audit?.record(entry);
     });
     next();
+  };
+
+  /**
+   * Durable before acknowledged: the coverage assertions and the audit row of an answer that carries
+   * coverage-assertion ids are committed before the answer is sent (claims and appeals quote those ids months
+   * later). When storage cannot commit within STORAGE_COMMIT_WAIT_MS this throws StorageUnavailableError (→ 503
+   * with Retry-After, src/http/errors.ts) and no id is handed out; too many decisions in one call → 413.
+   */
+  const persistDecisions = async (req: Request, res: Response, stored: StoredAssertion[]): Promise<void> => {
+    const ctx = contextOf(res);
+    const entry = auditEntry(req, ctx, timingOf(res), 200);
+    try {
+      await Promise.all([deps.assertions.save(stored), deps.audit?.recordDurably ? deps.audit.recordDurably(entry) : deps.audit?.record(entry)]);
+    } catch (err) {
+      deps.metrics?.storageWriteFailures.inc({ what: 'assertion' });
+      deps.logger.warn({ err: err instanceof Error ? err.message : String(err), count: stored.length }, 'coverage assertions not committed: the call is refused, no assertion id handed out');
+      // The refusal's audit row (written on 'finish') then lists no cards and no decisions: none went out.
+      if (ctx) {
+        ctx.cardsByType = {};
+        ctx.decisions = [];
+      }
+      throw err;
+    }
+    if (ctx) ctx.auditCommitted = true;
   };
 
   router.post('/cds-services/:id', auditInvocation, resolveService, requireJson, async (req, res) => {
@@ -129,8 +168,8 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     if (outcome.decisions.length > 0) {
       const decidedAt = deps.now().toISOString();
       const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
-      // A coverage-assertion-id is a promise to the EHR: it is handed to the store before the answer goes out.
-      await deps.assertions.save(stored);
+      // A coverage-assertion-id is a promise to the EHR: committed, with its audit row, before the answer goes out.
+      await persistDecisions(req, res, stored);
     }
     sendPostJson(res, outcome.response);
   });

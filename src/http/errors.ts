@@ -1,10 +1,11 @@
 import type { OperationOutcome } from 'fhir/r4';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { StorageTooLargeError, asStorageUnavailable } from '../storage/unavailable';
 
 /** FHIR issue-type codes this service uses (http://hl7.org/fhir/issue-type). */
 export type IssueCode = 'invalid' | 'structure' | 'required' | 'value' | 'not-found' | 'not-supported' | 'too-costly'
-  | 'security' | 'login' | 'exception' | 'timeout' | 'processing' | 'incomplete' | 'too-long' | 'throttled' | 'business-rule';
+  | 'security' | 'login' | 'exception' | 'timeout' | 'processing' | 'incomplete' | 'too-long' | 'throttled' | 'business-rule' | 'transient';
 
 /** An HTTP error rendered to the client as a FHIR OperationOutcome (Medplum-style typed errors). */
 export class HttpError extends Error {
@@ -54,12 +55,27 @@ function fromBodyParser(err: { type?: string; status?: number; message?: string 
 }
 
 /**
+ * Storage that cannot take the call now (down, cut, locked, timed out, queue full, still loading) is a 503 with
+ * Retry-After (RFC 9110 §15.6.4, §10.2.3) and issue type `transient`; a call too large to store is a 413. Never a
+ * 500, and never after an answer that promised something storage did not keep (issue 13).
+ */
+function fromStorage(err: unknown): HttpError | undefined {
+  if (err instanceof StorageTooLargeError) return new HttpError(413, 'too-costly', err.message);
+  const unavailable = asStorageUnavailable(err);
+  if (!unavailable) return undefined;
+  return new HttpError(503, 'transient', unavailable.message, undefined, { 'Retry-After': String(unavailable.retryAfterSec) });
+}
+
+/**
  * The one error handler: every failure leaves as an OperationOutcome; a 500 never shows a stack or internal
  * detail to the client (the log has it).
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    const known = err instanceof HttpError ? err : fromBodyParser(err as { type?: string });
+    const storage = err instanceof HttpError ? undefined : fromStorage(err);
+    // Logged without the request: the reason and the driver's code are enough to act on.
+    if (storage) logger.warn({ method: req.method, path: req.path, status: storage.status, err: (err as Error).message, code: (err as { code?: unknown }).code }, 'storage could not serve the request');
+    const known = err instanceof HttpError ? err : storage ?? fromBodyParser(err as { type?: string });
     if (res.headersSent) {
       res.destroy();
       return;

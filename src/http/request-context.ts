@@ -19,6 +19,8 @@ export interface RequestContext {
   /** Card counts by card type and the coverage decisions of a hook call (audit, metrics). */
   cardsByType?: Record<string, number>;
   decisions?: Array<{ assertionId: string; covered: string }>;
+  /** The call's audit row was committed with its decisions, before the answer: not written again on finish. */
+  auditCommitted?: boolean;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** Numbers a queue exposes for scraping (the audit/assertion write queue). */
 export interface QueueGaugeSource {
-  stats(): { depth: number; written: number; failedAttempts: number; dropped: number };
+  stats(): { depth: number; written: number; failedAttempts: number; dropped: number; refused?: number; abandoned?: number };
 }
 
 /**
@@ -39,12 +39,16 @@ export class Metrics {
 
   /** Exposes a write queue's depth, writes, failed attempts and drops as gauges read at scrape time. */
   watchQueue(name: string, source: QueueGaugeSource): void {
-    const read = (key: 'depth' | 'written' | 'failedAttempts' | 'dropped') => function (this: Gauge) {
-      this.set(source.stats()[key]);
+    const read = (key: 'depth' | 'written' | 'failedAttempts' | 'dropped' | 'refused' | 'abandoned') => function (this: Gauge) {
+      this.set(source.stats()[key] ?? 0);
     };
     new Gauge({ name: `cds_${name}_queue_depth`, help: `Items waiting in the ${name} write queue`, registers: [this.registry], collect: read('depth') });
     new Gauge({ name: `cds_${name}_queue_written`, help: `Items the ${name} queue has written`, registers: [this.registry], collect: read('written') });
     new Gauge({ name: `cds_${name}_queue_failed_attempts`, help: `Failed write attempts of the ${name} queue (retried)`, registers: [this.registry], collect: read('failedAttempts') });
-    new Gauge({ name: `cds_${name}_queue_dropped`, help: `Items the ${name} queue refused because it was full`, registers: [this.registry], collect: read('dropped') });
+    new Gauge({ name: `cds_${name}_queue_dropped`, help: `Write-behind items (audit rows of calls without decisions) the ${name} queue refused because it was full`, registers: [this.registry], collect: read('dropped') });
+    // Durable writes (issue 13): refused whole when the queue is full, withdrawn when their commit wait ran out.
+    // Either way the caller was answered 503 and no id was handed out.
+    new Gauge({ name: `cds_${name}_queue_refused`, help: `Rows of calls the ${name} queue refused (full or closed); each call was answered 503`, registers: [this.registry], collect: read('refused') });
+    new Gauge({ name: `cds_${name}_queue_abandoned`, help: `Rows the ${name} queue withdrew when their commit wait ran out; each call was answered 503`, registers: [this.registry], collect: read('abandoned') });
   }
 }

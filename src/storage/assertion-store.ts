@@ -5,7 +5,6 @@ import { toIso } from './database';
 import { memberHasher } from './member-hash';
 import { chunkRows, valuesList } from './sql-values';
 import type { TableWriter, WriteQueue } from './write-queue';
-import { QueueFullError } from './write-queue';
 
 /** A coverage_assertions row as written. */
 export interface AssertionRow {
@@ -31,7 +30,7 @@ export type PersistedAssertion = StoredAssertion & { plan?: string; memberHash?:
 
 export interface SqlAssertionStoreOptions {
   db: Pick<Database, 'query'>;
-  queue: WriteQueue;
+  queue: Pick<WriteQueue, 'submit'>;
   /** Secret for the member hash (≥ 16 bytes); keep it stable, or hashes stop matching across restarts. */
   memberHashKey: string | Buffer;
   /** The plan a decision was made for (the payer's display name or the policy publisher). */
@@ -66,40 +65,24 @@ function fromRow(row: AssertionRow): PersistedAssertion {
 }
 
 /**
- * Coverage assertions in the database. `save` only queues (the EHR's answer does not wait for the write); `get`
- * also answers from what is queued but not yet committed, so the details app launched seconds after a decision
- * finds it on the replica that made it.
+ * Coverage assertions in the database. `save` resolves only once the rows are committed (group commit through the
+ * write queue), so the caller hands the ids to the EHR after they are durable: claims and appeals quote them
+ * months later (CRD coverage-assertion-id; issue 13). It rejects — with nothing kept — when storage cannot commit
+ * in time (StorageUnavailableError) or the call carries too many decisions (StorageTooLargeError).
  */
 export class SqlAssertionStore implements AssertionStore {
-  private readonly pending = new Map<string, AssertionRow>();
   private readonly hash: ReturnType<typeof memberHasher>;
-  private readonly writer: TableWriter<AssertionRow>;
+  private readonly writer: TableWriter<AssertionRow> = { table: 'coverage_assertions', write: (tx, rows) => writeAssertions(tx, rows) };
 
   constructor(private readonly options: SqlAssertionStoreOptions) {
     this.hash = memberHasher(options.memberHashKey);
-    this.writer = {
-      table: 'coverage_assertions',
-      write: (tx, rows) => writeAssertions(tx, rows),
-      afterCommit: (rows) => {
-        for (const r of rows) this.forget(r);
-      },
-      afterDiscard: (row) => this.forget(row),
-    };
   }
 
   save(assertions: StoredAssertion[]): Promise<void> {
-    let refused = 0;
-    for (const a of assertions) {
-      const row = this.toRow(a);
-      if (this.options.queue.enqueue(this.writer, row)) this.pending.set(row.assertionId, row);
-      else refused++;
-    }
-    return refused > 0 ? Promise.reject(new QueueFullError(`${refused} coverage_assertions`)) : Promise.resolve();
+    return this.options.queue.submit(this.writer, assertions.map((a) => this.toRow(a)));
   }
 
   async get(assertionId: string): Promise<PersistedAssertion | undefined> {
-    const queued = this.pending.get(assertionId);
-    if (queued) return fromRow(queued);
     const { rows } = await this.options.db.query<Record<string, unknown>>(`SELECT ${COLUMNS.join(', ')} FROM coverage_assertions WHERE assertion_id = $1::text`, [assertionId]);
     const r = rows[0];
     if (!r) return undefined;
@@ -117,10 +100,6 @@ export class SqlAssertionStore implements AssertionStore {
       reasonText: (r['reason_text'] as string | null) ?? null,
       memberHash: (r['member_hash'] as string | null) ?? null,
     });
-  }
-
-  private forget(row: AssertionRow): void {
-    if (this.pending.get(row.assertionId) === row) this.pending.delete(row.assertionId);
   }
 
   private toRow(a: StoredAssertion): AssertionRow {

@@ -23,8 +23,16 @@ export interface AuditRecord {
 }
 
 export interface AuditSink {
-  /** Hands the record over; never throws and never waits (the EHR's answer is not held up by the audit). */
+  /**
+   * Hands the record over for a call that returned nothing durable (no coverage assertion): never throws, never
+   * waits. A record the queue cannot take is counted (the queue's `dropped`).
+   */
   record(r: AuditRecord): void;
+  /**
+   * The audit row of a call that hands out coverage-assertion ids: resolves once it is committed, so the answer
+   * goes out after its audit row is durable too (CRD: keep a log of every invocation and response; issue 13).
+   */
+  recordDurably?(r: AuditRecord): Promise<void>;
 }
 
 const COLUMNS = ['at', 'client_iss', 'service_id', 'hook', 'hook_instance', 'status', 'latency_ms', 'cards_by_type', 'decision_ids'];
@@ -49,12 +57,18 @@ export async function writeAudit(tx: Queryable, rows: AuditRecord[]): Promise<vo
 
 const AUDIT_WRITER: TableWriter<AuditRecord> = { table: 'invocation_audit', write: writeAudit };
 
-/** Audit rows through the write queue: refused records (queue full) are counted in the queue's `dropped`. */
+const copy = (r: AuditRecord): AuditRecord => ({ ...r, cardsByType: { ...r.cardsByType }, decisionIds: [...r.decisionIds] });
+
+/** Audit rows through the write queue: write-behind for plain calls, group-committed for calls with decisions. */
 export class SqlAuditSink implements AuditSink {
-  constructor(private readonly queue: WriteQueue) {}
+  constructor(private readonly queue: Pick<WriteQueue, 'enqueue' | 'submit'>) {}
 
   record(r: AuditRecord): void {
-    this.queue.enqueue(AUDIT_WRITER, { ...r, cardsByType: { ...r.cardsByType }, decisionIds: [...r.decisionIds] });
+    this.queue.enqueue(AUDIT_WRITER, copy(r));
+  }
+
+  recordDurably(r: AuditRecord): Promise<void> {
+    return this.queue.submit(AUDIT_WRITER, [copy(r)]);
   }
 }
 
@@ -67,5 +81,10 @@ export class MemoryAuditSink implements AuditSink {
   record(r: AuditRecord): void {
     this.records.push(r);
     if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
+  }
+
+  recordDurably(r: AuditRecord): Promise<void> {
+    this.record(r);
+    return Promise.resolve();
   }
 }

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Database, QueryResult, Queryable } from './database';
+import { lockDataDir } from './data-dir-lock';
 import type { Reply, Request, SerializedError } from './pglite-protocol';
 
 /**
@@ -108,20 +109,39 @@ function queryable(channel: WorkerChannel, tx?: number): Queryable {
 export async function openPglite(dataDir: string, options: { onDeath?: (err: Error) => void } = {}): Promise<Database> {
   const dir = resolve(dataDir);
   if (openDirs.has(dir)) throw new Error(`The PGlite data directory ${dir} is already open in this process.`);
-  mkdirSync(dir, { recursive: true });
+  prepareDir(dir);
+  // Beside the directory, not in it: initdb wants the directory to itself.
+  const lock = lockDataDir(dir, join(dirname(dir), `${basename(dir)}.lock`));
   openDirs.add(dir);
+  const release = (): void => {
+    openDirs.delete(dir);
+    lock.release();
+  };
   let channel: WorkerChannel;
   try {
     channel = new WorkerChannel(new Worker(workerScript(), { workerData: { dataDir: dir } }), options.onDeath);
     await channel.opened.catch(async (err: unknown) => {
       await channel.worker.terminate();
-      throw err;
+      throw new Error(`The embedded database in ${dir} could not be opened: ${(err as Error).message}`, { cause: err });
     });
   } catch (err) {
-    openDirs.delete(dir);
+    release();
     throw err;
   }
-  return databaseOver(channel, () => openDirs.delete(dir));
+  return databaseOver(channel, release);
+}
+
+/**
+ * Creates the directory and checks that this process may write it, so a wrong DATA_DIR fails at once with the path
+ * and the cause (issue 13, case 15) instead of deep inside PGlite's WebAssembly file system.
+ */
+function prepareDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new Error(`The embedded database directory ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

@@ -18,10 +18,26 @@ const transactions = new Map<number, { tx: Transaction; finish: (commit: boolean
 /** How each open transaction ends: null when committed, the error otherwise. */
 const outcomes = new Map<number, Promise<Error | null>>();
 
+/**
+ * What crosses the thread boundary of an error. PGlite's file system throws Emscripten errors that are plain
+ * objects ({ errno, code } or an ExitStatus), whose String() is "[object Object]": describe those by their fields.
+ */
+function describe(err: unknown): string {
+  const e = err as { message?: unknown; name?: unknown } | null;
+  if (typeof e?.message === 'string' && e.message !== '') return e.message;
+  if (err !== null && typeof err === 'object') {
+    const fields = Object.entries(err as Record<string, unknown>)
+      .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
+      .map(([k, v]) => `${k}=${String(v)}`);
+    return `${typeof e?.name === 'string' ? e.name : 'error'}${fields.length > 0 ? ` (${fields.join(', ')})` : ''}`;
+  }
+  return String(err);
+}
+
 function serialize(err: unknown): SerializedError {
   const e = err as { message?: unknown; code?: unknown; detail?: unknown } | null;
   return {
-    message: typeof e?.message === 'string' ? e.message : String(err),
+    message: describe(err),
     ...(typeof e?.code === 'string' ? { code: e.code } : {}),
     ...(typeof e?.detail === 'string' ? { detail: e.detail } : {}),
   };

@@ -108,6 +108,8 @@ export interface Replica {
   running: () => boolean;
   /** SIGTERM, then wait for the process to exit (SIGKILL only if it has not after `deadlineMs`, reported as such). */
   stop: (deadlineMs?: number) => Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
+  /** kill -9: no drain, no close; resolves once the process is gone. */
+  kill9: () => Promise<void>;
 }
 
 const replicas: Replica[] = [];
@@ -194,6 +196,11 @@ export async function startReplica(options: StartOptions): Promise<Replica> {
       }
       return { ...first, killed: false };
     },
+    kill9: async () => {
+      if (exitInfo) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
   replicas.push(replica);
   let startTimer: NodeJS.Timeout | undefined;
@@ -243,12 +250,12 @@ export interface HttpResponse {
 export const agent = new Agent({ keepAlive: true, maxSockets: 128 });
 
 /** One HTTP request; rejects (naming the URL) when no complete answer arrived within `timeoutMs`. */
-export function http(method: string, url: string, options: { headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResponse> {
+export function http(method: string, url: string, options: { headers?: Record<string, string>; body?: unknown; timeoutMs?: number; agent?: Agent } = {}): Promise<HttpResponse> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const payload = options.body === undefined ? undefined : Buffer.from(typeof options.body === 'string' ? options.body : JSON.stringify(options.body));
   return new Promise<HttpResponse>((resolveResponse, reject) => {
     const req = httpRequest(url, {
-      method, agent,
+      method, agent: options.agent ?? agent,
       headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}), ...options.headers },
     }, (res) => {
       const chunks: Buffer[] = [];

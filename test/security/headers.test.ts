@@ -123,10 +123,11 @@ describe('headers larger than Node\'s limit (raw socket against startService)', 
     dataDir = mkdtempSync(join(tmpdir(), 'headers-data-'));
     running = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: dataDir }), silentLogger);
   }, 60_000);
+  // stop() waits for the new data directory's initdb before closing it: as long as the start may take.
   afterAll(async () => {
     await running.stop();
     rmSync(dataDir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   /** Sends `raw` on a new TCP connection and resolves with everything the server wrote before closing. */
   function rawExchange(raw: string): Promise<string> {

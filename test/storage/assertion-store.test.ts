@@ -3,7 +3,8 @@ import type { StoredAssertion } from '../../src/cds/assertion-store';
 import type { Database } from '../../src/storage/database';
 import { SqlAssertionStore } from '../../src/storage/assertion-store';
 import { memberHasher } from '../../src/storage/member-hash';
-import { QueueFullError, WriteQueue } from '../../src/storage/write-queue';
+import { WriteQueue } from '../../src/storage/write-queue';
+import { StorageTooLargeError, StorageUnavailableError } from '../../src/storage/unavailable';
 import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll } from './backends';
 import type { TestBackend } from './backends';
 
@@ -37,7 +38,7 @@ describe.each(BACKENDS)('SqlAssertionStore on %s', (backendName) => {
   }, OPEN_TIMEOUT_MS);
   beforeEach(async () => {
     await truncateAll(db);
-    queue = new WriteQueue(db, { flushIntervalMs: 3_600_000 }); // flushed explicitly below
+    queue = new WriteQueue(db);
     store = new SqlAssertionStore({ db, queue, memberHashKey: KEY, planOf: () => 'AmeriHealth Caritas VIP Care' });
   });
   afterEach(() => queue.close(5_000));
@@ -48,25 +49,20 @@ describe.each(BACKENDS)('SqlAssertionStore on %s', (backendName) => {
 
   it('round-trips an assertion: what the details app and claims quote', async () => {
     await store.save([assertion('a-1')]);
-    await queue.flush();
     const got = await store.get('a-1');
     // The Coverage reference is not kept; only its keyed hash is.
     expect(got).toEqual({ ...assertion('a-1'), coverage: {}, plan: 'AmeriHealth Caritas VIP Care', memberHash: memberHasher(KEY)({ reference: 'Coverage/c1' }) });
     expect(await store.get('no-such-id')).toBeUndefined();
   });
 
-  it('answers from the queue before the write is flushed (read-your-writes on this replica)', async () => {
+  it('save resolves only once the row is committed: a fresh connection reads it right after', async () => {
     await store.save([assertion('a-2', { covered: 'not-covered' })]);
-    expect(queue.depth).toBe(1);
-    expect((await db.query('SELECT 1 FROM coverage_assertions')).rows).toHaveLength(0);
-    expect(await store.get('a-2')).toMatchObject({ assertionId: 'a-2', covered: 'not-covered' });
-    await queue.flush();
-    expect(await store.get('a-2')).toMatchObject({ assertionId: 'a-2', covered: 'not-covered' });
+    expect(queue.depth).toBe(0);
+    expect((await db.query("SELECT covered FROM coverage_assertions WHERE assertion_id = 'a-2'")).rows).toEqual([{ covered: 'not-covered' }]);
   });
 
   it('stores the member only as a keyed hash, never the reference', async () => {
     await store.save([assertion('a-3', { coverage: { reference: 'Coverage/member-42' } }), assertion('a-4', { coverage: { display: 'No member found' }, reasonCode: undefined, reasonText: undefined })]);
-    await queue.flush();
     const { rows } = await db.query<Record<string, unknown>>("SELECT * FROM coverage_assertions WHERE assertion_id IN ('a-3', 'a-4') ORDER BY assertion_id");
     expect(JSON.stringify(rows)).not.toContain('member-42');
     expect(rows[0]?.['member_hash']).toMatch(/^[0-9a-f]{64}$/);
@@ -78,16 +74,26 @@ describe.each(BACKENDS)('SqlAssertionStore on %s', (backendName) => {
   it('writes an assertion saved twice once', async () => {
     await store.save([assertion('a-5')]);
     await store.save([assertion('a-5')]);
-    await queue.flush();
     expect((await db.query('SELECT 1 FROM coverage_assertions')).rows).toHaveLength(1);
   });
 
-  it('rejects save when the queue refuses the rows, so the caller can log it', async () => {
-    const tiny = new WriteQueue({ transaction: () => Promise.reject(new Error('down')) }, { maxItems: 1, retryBaseMs: 1, retryMaxMs: 2 });
-    const s = new SqlAssertionStore({ db, queue: tiny, memberHashKey: KEY });
-    await expect(s.save([assertion('b-1'), assertion('b-2')])).rejects.toBeInstanceOf(QueueFullError);
-    expect(tiny.dropped).toBe(1);
-    await tiny.close(10);
+  it('rejects save, keeping nothing, when storage cannot commit in time (the caller answers 503)', async () => {
+    const down = new WriteQueue({ transaction: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) }, { commitWaitMs: 30, retryBaseMs: 1, retryMaxMs: 2 });
+    const s = new SqlAssertionStore({ db, queue: down, memberHashKey: KEY });
+    await expect(s.save([assertion('b-1'), assertion('b-2')])).rejects.toMatchObject({ name: 'StorageUnavailableError', reason: 'commit-timeout' });
+    expect(down.stats()).toMatchObject({ depth: 0, written: 0 });
+    await down.close(10);
+  });
+
+  it('rejects a call with more decisions than one call may store (413), and a full queue (503), keeping nothing', async () => {
+    const small = new WriteQueue(db, { maxRowsPerCall: 2, maxItems: 3, ready: new Promise(() => undefined), commitWaitMs: 60_000 });
+    const s = new SqlAssertionStore({ db, queue: small, memberHashKey: KEY });
+    await expect(s.save([assertion('c-1'), assertion('c-2'), assertion('c-3')])).rejects.toBeInstanceOf(StorageTooLargeError);
+    const first = s.save([assertion('c-4'), assertion('c-5')]);
+    await expect(s.save([assertion('c-6'), assertion('c-7')])).rejects.toEqual(new StorageUnavailableError('queue-full'));
+    expect(small.unwritten()).toEqual({ coverage_assertions: 2 });
+    await small.close(0);
+    await expect(first).rejects.toMatchObject({ reason: 'closing' });
   });
 
   it('refuses a short member-hash key', () => {
@@ -96,7 +102,6 @@ describe.each(BACKENDS)('SqlAssertionStore on %s', (backendName) => {
 
   it('keeps assertions across a restart', async () => {
     await store.save([assertion('a-6', { decidedAt: '2026-11-23T12:34:56.789Z' })]);
-    await queue.close();
     await db.close();
     db = await backend.open();
     queue = new WriteQueue(db);

@@ -1,10 +1,11 @@
 import './native-pglite';
 import type { Database } from '../../src/storage/database';
 import { toIso } from '../../src/storage/database';
-import { MemoryReplayStore, SqlReplayStore, WriteBehindReplayStore } from '../../src/storage/replay-store';
+import { EmbeddedReplayStore, MemoryReplayStore, SqlReplayStore } from '../../src/storage/replay-store';
 import { WriteQueue } from '../../src/storage/write-queue';
+import { StorageUnavailableError } from '../../src/storage/unavailable';
 import type { ReplayStore } from '../../src/storage/replay-store';
-import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll } from './backends';
+import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll, waitFor } from './backends';
 import type { TestBackend } from './backends';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -75,13 +76,13 @@ describe.each(BACKENDS)('SqlReplayStore on %s', (backendName) => {
   });
 });
 
-describe.each(BACKENDS)('WriteBehindReplayStore on %s (the embedded, single-process store)', (backendName) => {
+describe.each(BACKENDS)('EmbeddedReplayStore on %s (the embedded, single-process store)', (backendName) => {
   let backend: TestBackend;
   let db: Database;
   let queue: WriteQueue;
 
   beforeAll(async () => {
-    backend = await testBackend(backendName, 'replay-wb');
+    backend = await testBackend(backendName, 'replay-emb');
     db = await backend.open();
   }, OPEN_TIMEOUT_MS);
   afterAll(async () => {
@@ -91,41 +92,44 @@ describe.each(BACKENDS)('WriteBehindReplayStore on %s (the embedded, single-proc
   });
 
   const opened = (d: Database): Database & { opened: Promise<Database> } => Object.assign(Object.create(d) as Database, { opened: Promise.resolve(d) });
+  /** A store whose memory of earlier claims has been loaded. */
+  const loadedStore = async (now: () => number): Promise<EmbeddedReplayStore> => {
+    const store = new EmbeddedReplayStore(opened(db), queue, { now });
+    await waitFor(() => store.loaded, 'the replay memory to load');
+    return store;
+  };
 
   replayContract(async (now) => {
     await queue?.close();
     await truncateAll(db);
-    queue = new WriteQueue(db, { flushIntervalMs: 10 });
-    return new WriteBehindReplayStore(opened(db), queue, { now });
+    queue = new WriteQueue(db);
+    return loadedStore(now);
   });
 
-  it('writes claims behind and refuses them again after a restart (a new store loading the table)', async () => {
+  it('a claim is committed before it resolves, and refused again after a restart (a new store loading the table)', async () => {
     await queue.close();
     await truncateAll(db);
-    queue = new WriteQueue(db, { flushIntervalMs: 10 });
-    const before = new WriteBehindReplayStore(opened(db), queue, { now: () => T0 });
+    queue = new WriteQueue(db);
+    const before = await loadedStore(() => T0);
     expect(await before.claim('iss', 'used-before-restart', at(300))).toBe(true);
-    await queue.close(); // a graceful stop drains the queue
+    // No drain, no close: what claim() resolved on is already in the table (a kill -9 here loses nothing).
     const { rows } = await db.query<{ jti: string; expires_at: unknown }>("SELECT jti, expires_at FROM jti_replay WHERE iss = 'iss'");
     expect(rows.map((r) => ({ jti: r.jti, expires: toIso(r.expires_at) }))).toEqual([{ jti: 'used-before-restart', expires: at(300).toISOString() }]);
 
-    queue = new WriteQueue(db, { flushIntervalMs: 10 });
-    const after = new WriteBehindReplayStore(opened(db), queue, { now: () => T0 + 10_000 });
+    const after = await loadedStore(() => T0 + 10_000);
     expect(await after.claim('iss', 'used-before-restart', at(310))).toBe(false);
     expect(await after.claim('iss', 'fresh-after-restart', at(310))).toBe(true);
   });
 
-  it('a jti claimed again after expiring, within one batch, is written once with the later expiry', async () => {
+  it('a jti claimed again after expiring is kept with the later expiry', async () => {
     await queue.close();
     await truncateAll(db);
     let clock = T0;
-    queue = new WriteQueue(db, { flushIntervalMs: 60_000 });
-    const store = new WriteBehindReplayStore(opened(db), queue, { now: () => clock });
+    queue = new WriteQueue(db);
+    const store = await loadedStore(() => clock);
     expect(await store.claim('iss', 'reused', at(60))).toBe(true);
     clock = T0 + 61_000;
     expect(await store.claim('iss', 'reused', at(400))).toBe(true);
-    const { remaining } = await queue.close();
-    expect(remaining).toBe(0);
     const { rows } = await db.query<{ expires_at: unknown }>("SELECT expires_at FROM jti_replay WHERE jti = 'reused'");
     expect(rows.map((r) => toIso(r.expires_at))).toEqual([at(400).toISOString()]);
   });
@@ -134,30 +138,34 @@ describe.each(BACKENDS)('WriteBehindReplayStore on %s (the embedded, single-proc
     await queue.close();
     await truncateAll(db);
     await db.query("INSERT INTO jti_replay (iss, jti, expires_at) VALUES ('iss', 'old', $1::timestamptz)", [at(60).toISOString()]);
-    queue = new WriteQueue(db, { flushIntervalMs: 10 });
-    const store = new WriteBehindReplayStore(opened(db), queue, { now: () => T0 + 61_000 });
+    queue = new WriteQueue(db);
+    const store = await loadedStore(() => T0 + 61_000);
     expect(await store.claim('iss', 'old', at(400))).toBe(true);
   });
 
-  it('when the database is not open in time, claims are decided from memory and that is reported once', async () => {
+  it('while the claims of earlier runs are not loaded, every claim is refused as unavailable (503), never decided blindly', async () => {
     const neverOpens = Object.assign(Object.create(db) as Database, { opened: new Promise<Database>(() => undefined) });
-    const reports: unknown[] = [];
-    const store = new WriteBehindReplayStore(neverOpens, { enqueue: () => true }, { now: () => T0, loadTimeoutMs: 20, onUnloaded: (err) => reports.push(err) });
-    expect(await store.claim('iss', 'early', at(300))).toBe(true);
-    expect(await store.claim('iss', 'early', at(300))).toBe(false);
-    expect(reports).toEqual([undefined]);
+    const store = new EmbeddedReplayStore(neverOpens, { submit: () => Promise.resolve() }, { now: () => T0 });
+    await expect(store.claim('iss', 'early', at(300))).rejects.toMatchObject({ name: 'StorageUnavailableError', reason: 'loading' });
+    await expect(store.claim('iss', 'early', at(300))).rejects.toMatchObject({ reason: 'loading' });
   });
 
-  it('when loading fails, the failure is reported and claims still work from memory', async () => {
+  it('when loading fails, the failure is reported and claims stay refused', async () => {
     const failing = Object.assign(Object.create(db) as Database, {
       opened: Promise.resolve(db),
       query: () => Promise.reject(Object.assign(new Error('relation "jti_replay" does not exist'), { code: '42P01' })),
     });
     const reports: unknown[] = [];
-    const store = new WriteBehindReplayStore(failing, { enqueue: () => true }, { now: () => T0, loadTimeoutMs: 1000, onUnloaded: (err) => reports.push(err) });
-    expect(await store.claim('iss', 'x', at(300))).toBe(true);
-    expect(await store.claim('iss', 'x', at(300))).toBe(false);
-    expect(reports).toHaveLength(2);
-    expect((reports[0] as Error).message).toMatch(/jti_replay/);
+    const store = new EmbeddedReplayStore(failing, { submit: () => Promise.resolve() }, { now: () => T0, onLoaded: (r) => reports.push(r) });
+    await waitFor(() => reports.length > 0, 'the load to fail');
+    expect(((reports[0] as { err: Error }).err).message).toMatch(/jti_replay/);
+    await expect(store.claim('iss', 'x', at(300))).rejects.toMatchObject({ reason: 'loading' });
+  });
+
+  it('a claim whose commit fails is refused as unavailable, and the token stays used', async () => {
+    const store = new EmbeddedReplayStore(opened(db), { submit: () => Promise.reject(new StorageUnavailableError('commit-timeout')) }, { now: () => T0 });
+    await waitFor(() => store.loaded, 'the replay memory to load');
+    await expect(store.claim('iss', 'uncommitted', at(300))).rejects.toMatchObject({ reason: 'commit-timeout' });
+    expect(await store.claim('iss', 'uncommitted', at(300))).toBe(false);
   });
 });

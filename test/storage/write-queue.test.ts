@@ -48,7 +48,7 @@ class FakeDatabase implements Pick<Database, 'transaction'> {
 /** Writes each batch as one "statement" on the fake: the table name and the rows. */
 const writer = (table: string): TableWriter<number> => ({ table, write: async (tx, rows) => void (await tx.query(table, rows)) });
 
-const fast = { flushIntervalMs: 1, retryBaseMs: 1, retryMaxMs: 5 };
+const fast = { commitWindowMs: 1, retryBaseMs: 1, retryMaxMs: 5 };
 const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 
 describe('WriteQueue (fake database)', () => {
@@ -61,13 +61,13 @@ describe('WriteQueue (fake database)', () => {
     await q.flush();
     expect(db.rows('a')).toEqual(range(0, 20).filter((n) => n % 3 !== 0));
     expect(db.rows('b')).toEqual(range(0, 20).filter((n) => n % 3 === 0));
-    expect(q.stats()).toEqual({ depth: 0, written: 20, failedAttempts: 0, dropped: 0, discarded: 0 });
+    expect(q.stats()).toEqual({ depth: 0, written: 20, failedAttempts: 0, dropped: 0, refused: 0, abandoned: 0, discarded: 0 });
     expect(db.transactions).toBeLessThan(20); // batched, not one transaction per row
   });
 
   it('flushes as soon as batchSize items are queued, without waiting for the interval', async () => {
     const db = new FakeDatabase();
-    const q = new WriteQueue(db, { flushIntervalMs: 3_600_000, batchSize: 5 });
+    const q = new WriteQueue(db, { commitWindowMs: 3_600_000, batchSize: 5 });
     for (const n of range(0, 5)) q.enqueue(writer('a'), n);
     await waitFor(() => q.written === 5, 'a full batch to be written');
     expect(db.rows('a')).toEqual(range(0, 5));
@@ -75,7 +75,7 @@ describe('WriteQueue (fake database)', () => {
 
   it('flushes a partial batch when the interval passes', async () => {
     const db = new FakeDatabase();
-    const q = new WriteQueue(db, { flushIntervalMs: 1, batchSize: 1000 });
+    const q = new WriteQueue(db, { commitWindowMs: 1, batchSize: 1000 });
     q.enqueue(writer('a'), 1);
     await waitFor(() => q.written === 1, 'the interval flush');
     expect(db.rows('a')).toEqual([1]);
@@ -102,10 +102,10 @@ describe('WriteQueue (fake database)', () => {
     expect(q.dropped).toBe(0);
   });
 
-  it('is bounded: when full, new items are refused and counted', async () => {
+  it('is bounded: write-behind rows fill at most their share (half) of the queue; beyond it they are refused and counted', async () => {
     const db = new FakeDatabase();
     db.down = true;
-    const q = new WriteQueue(db, { ...fast, maxItems: 3 });
+    const q = new WriteQueue(db, { ...fast, maxItems: 6 });
     const results = range(0, 5).map((n) => q.enqueue(writer('a'), n));
     expect(results).toEqual([true, true, true, false, false]);
     expect(q.depth).toBe(3);
@@ -124,7 +124,7 @@ describe('WriteQueue (fake database)', () => {
     const closing = q.close(60_000);
     await waitFor(() => q.failedAttempts >= 4, 'retries during close');
     db.down = false;
-    await expect(closing).resolves.toEqual({ remaining: 0 });
+    await expect(closing).resolves.toEqual({ remaining: 0, byTable: {} });
     expect(db.rows('a')).toEqual(range(0, 6));
     expect(q.enqueue(writer('a'), 99)).toBe(false); // closed: refused and counted
     expect(q.dropped).toBe(1);
@@ -135,7 +135,7 @@ describe('WriteQueue (fake database)', () => {
     db.down = true;
     const q = new WriteQueue(db, fast);
     for (const n of range(0, 3)) q.enqueue(writer('a'), n);
-    await expect(q.close(20)).resolves.toEqual({ remaining: 3 });
+    await expect(q.close(20)).resolves.toEqual({ remaining: 3, byTable: { a: 3 } });
     expect(db.rows('a')).toEqual([]);
   });
 
@@ -203,7 +203,7 @@ describe.each(BACKENDS)('WriteQueue on %s', (backendName) => {
     for (const n of range(0, 10)) sink.record(audit(n));
     await waitFor(() => q.failedAttempts >= 2, 'failed attempts');
     f.down = false;
-    await expect(q.close(30_000)).resolves.toEqual({ remaining: 0 });
+    await expect(q.close(30_000)).resolves.toEqual({ remaining: 0, byTable: {} });
     const { rows } = await db.query<{ id: number; hook_instance: string; decision_ids: string[]; cards_by_type: unknown; latency_ms: number }>(
       'SELECT id::int AS id, hook_instance, decision_ids, cards_by_type, latency_ms FROM invocation_audit ORDER BY id');
     expect(rows.map((r) => r.hook_instance)).toEqual(range(0, 10).map((n) => `hi-${n}`));
@@ -221,7 +221,7 @@ describe('WriteQueue on an unreachable PostgreSQL', () => {
       new SqlAuditSink(q).record(audit(1));
       await waitFor(() => q.failedAttempts >= 2, 'failed attempts');
       expect(q.stats()).toMatchObject({ depth: 1, written: 0, discarded: 0 });
-      await expect(q.close(20)).resolves.toEqual({ remaining: 1 });
+      await expect(q.close(20)).resolves.toEqual({ remaining: 1, byTable: { invocation_audit: 1 } });
     } finally {
       await db.close();
     }
@@ -235,5 +235,152 @@ describe('WriteQueue on an unreachable PostgreSQL', () => {
     expect(isPermanentError({ code: '40001' })).toBe(false);
     expect(isPermanentError({ code: 'ECONNREFUSED' })).toBe(false);
     expect(isPermanentError(new Error('timeout'))).toBe(false);
+  });
+});
+
+/**
+ * A real database whose transactions wait at a gate the test opens: the state "a commit is under way" held still,
+ * without timing. `started` counts transactions that reached the gate.
+ */
+function gated(db: Database): Database & { open: () => void; started: number } {
+  let release: () => void = () => undefined;
+  let gate = new Promise<void>((r) => (release = r));
+  const wrapped = Object.create(db) as Database & { open: () => void; started: number };
+  wrapped.started = 0;
+  wrapped.open = () => {
+    release();
+    gate = Promise.resolve();
+  };
+  wrapped.transaction = async <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+    wrapped.started++;
+    await gate;
+    return db.transaction(fn);
+  };
+  return wrapped;
+}
+
+const IDS: TableWriter<string> = {
+  table: 'coverage_assertions',
+  write: async (tx, rows) => {
+    for (const id of rows) {
+      await tx.query(`INSERT INTO coverage_assertions (assertion_id, decided_at, policy, service_id, hook_instance, order_reference, covered)
+        VALUES ($1::text, now(), 'p', 's', 'h', 'o', 'covered')`, [id]);
+    }
+  },
+};
+
+describe.each(BACKENDS)('WriteQueue group commit on %s (durable before acknowledged)', (backendName) => {
+  let backend: TestBackend;
+  let db: Database;
+  const stored = async (): Promise<string[]> => (await db.query<{ assertion_id: string }>('SELECT assertion_id FROM coverage_assertions ORDER BY assertion_id')).rows.map((r) => r.assertion_id);
+
+  beforeAll(async () => {
+    backend = await testBackend(backendName, 'group');
+    db = await backend.open();
+  }, OPEN_TIMEOUT_MS);
+  beforeEach(() => truncateAll(db));
+  afterAll(async () => {
+    await db?.close();
+    await backend?.cleanup();
+  });
+
+  it('submit resolves only after the commit: nothing is acknowledged while the transaction waits, everything is stored once it resolves', async () => {
+    const g = gated(db);
+    const q = new WriteQueue(g, { commitWaitMs: 60_000 });
+    let acknowledged = false;
+    const saving = q.submit(IDS, ['a-1', 'a-2']).then(() => (acknowledged = true));
+    await waitFor(() => g.started === 1, 'the transaction to start');
+    expect(acknowledged).toBe(false);
+    expect(await stored()).toEqual([]);
+    g.open();
+    await saving;
+    expect(await stored()).toEqual(['a-1', 'a-2']);
+    await q.close();
+  });
+
+  it('groups the rows of concurrent calls into one transaction (group commit), each call settled by that commit', async () => {
+    const g = gated(db);
+    const q = new WriteQueue(g, { commitWaitMs: 60_000 });
+    const first = q.submit(IDS, ['g-00']);
+    await waitFor(() => g.started === 1, 'the first transaction to start');
+    // Twenty calls arrive while the first commit is under way: they ride in the next transaction together.
+    const rest = Array.from({ length: 20 }, (_, i) => q.submit(IDS, [`g-${String(i + 1).padStart(2, '0')}`]));
+    g.open();
+    await Promise.all([first, ...rest]);
+    expect(g.started).toBe(2);
+    expect(await stored()).toHaveLength(21);
+    await q.close();
+  });
+
+  it('with maxInFlight 2, a call arriving while one commit is under way starts the next transaction at once', async () => {
+    const g = gated(db);
+    const q = new WriteQueue(g, { commitWaitMs: 60_000, maxInFlight: 2 });
+    const first = q.submit(IDS, ['p-1']);
+    await waitFor(() => g.started === 1, 'the first transaction to start');
+    const second = q.submit(IDS, ['p-2']);
+    await waitFor(() => g.started === 2, 'a second transaction beside the first');
+    const third = q.submit(IDS, ['p-3']); // both slots busy: waits for one to finish
+    g.open();
+    await Promise.all([first, second, third]);
+    expect(await stored()).toEqual(['p-1', 'p-2', 'p-3']);
+    expect(g.started).toBe(3);
+    await q.close();
+  });
+
+  it('a call whose commit does not come in time is refused and its rows withdrawn: no row of it is written later', async () => {
+    const opening = new Promise<void>(() => undefined); // the database is still opening, for ever
+    const q = new WriteQueue(db, { commitWaitMs: 20, ready: opening });
+    await expect(q.submit(IDS, ['late-1'])).rejects.toMatchObject({ name: 'StorageUnavailableError', reason: 'commit-timeout' });
+    expect(q.stats()).toMatchObject({ depth: 0, abandoned: 1 });
+    await q.close(0);
+    expect(await stored()).toEqual([]);
+  });
+
+  it('backpressure: a full queue refuses new calls whole and never drops rows it accepted', async () => {
+    const g = gated(db);
+    const q = new WriteQueue(g, { maxItems: 10, commitWaitMs: 60_000 });
+    const accepted = [q.submit(IDS, ['k-1', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6']), q.submit(IDS, ['k-7', 'k-8', 'k-9', 'k-10'])];
+    await expect(q.submit(IDS, ['x-1'])).rejects.toMatchObject({ name: 'StorageUnavailableError', reason: 'queue-full' });
+    // Best-effort rows (audit of calls without decisions) are refused too, and never displace accepted ones.
+    expect(q.enqueue(IDS, 'x-2')).toBe(false);
+    expect(q.stats()).toMatchObject({ depth: 10, refused: 1, dropped: 1 });
+    g.open();
+    await Promise.all(accepted);
+    expect((await stored()).sort()).toEqual(['k-1', 'k-10', 'k-2', 'k-3', 'k-4', 'k-5', 'k-6', 'k-7', 'k-8', 'k-9']);
+    await q.close();
+  });
+
+  it('a call larger than one call may store is refused before anything is queued', async () => {
+    const q = new WriteQueue(db, { maxRowsPerCall: 3 });
+    await expect(q.submit(IDS, ['t-1', 't-2', 't-3', 't-4'])).rejects.toMatchObject({ name: 'StorageTooLargeError', rows: 4, limit: 3 });
+    expect(q.stats()).toMatchObject({ depth: 0 });
+    await q.close();
+  });
+
+  it('during an outage, rows of calls that were refused are not retried; the caller that is still waiting gets its commit when the database is back', async () => {
+    const f = flaky(db);
+    f.down = true;
+    const q = new WriteQueue(f, { commitWaitMs: 60_000, retryBaseMs: 1, retryMaxMs: 5 });
+    const waiting = q.submit(IDS, ['o-kept']);
+    await waitFor(() => q.failedAttempts >= 1, 'a failed attempt');
+    const short = new WriteQueue(f, { commitWaitMs: 10, retryBaseMs: 1, retryMaxMs: 5 });
+    await expect(short.submit(IDS, ['o-refused'])).rejects.toMatchObject({ reason: 'commit-timeout' });
+    f.down = false;
+    await waiting;
+    await short.flush();
+    expect(await stored()).toEqual(['o-kept']);
+    await Promise.all([q.close(), short.close()]);
+  });
+
+  it('close refuses callers still waiting when the drain deadline passes, and reports what was not written per table', async () => {
+    const f = flaky(db);
+    f.down = true;
+    const q = new WriteQueue(f, { commitWaitMs: 60_000, retryBaseMs: 1, retryMaxMs: 5 });
+    const waiting = q.submit(IDS, ['s-1', 's-2']);
+    new SqlAuditSink(q).record(audit(1));
+    await waitFor(() => q.failedAttempts >= 1, 'a failed attempt');
+    await expect(q.close(20)).resolves.toEqual({ remaining: 3, byTable: { coverage_assertions: 2, invocation_audit: 1 } });
+    await expect(waiting).rejects.toMatchObject({ reason: 'closing' });
+    await expect(q.submit(IDS, ['s-3'])).rejects.toMatchObject({ reason: 'closing' });
   });
 });
