@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { loadConfig } from '../src/config';
 import { startService } from '../src/server';
 import type { RunningService } from '../src/server';
 import { KNOWLEDGE_DIR, SERVICES_DIR, silentLogger } from './helpers';
+import { seededDataDir } from './data-dir';
 
 /** The structural CDS Hooks / CRD conformance check shipped next to the project (../shared/tools). */
 const CRD_CHECK = resolve(__dirname, '../../shared/tools/crd-check.mjs');
@@ -37,7 +37,7 @@ describe('CRD structural conformance (shared/tools/crd-check.mjs against the rea
 
   itWithTool(name, async () => {
     // A data directory of its own: parallel test files must never share an embedded database.
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: mkdtempSync(join(tmpdir(), 'crd-check-')) });
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: seededDataDir('crd-check') });
     running = await startService(config, silentLogger);
     // A decision is answered only once committed (issue 13): let the new data directory finish initdb first.
     await running.storageReady;

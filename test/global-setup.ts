@@ -1,6 +1,7 @@
 import { execSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BROWSER_PATH, SKIP_NOTICE, browserRequired } from './browser';
 
@@ -46,7 +47,12 @@ export default function globalSetup(): void {
   const stamp = join(root, STAMP);
   const written = (): string => String(statSync(join(root, OUTPUTS[0] ?? '')).mtimeMs);
   const built = OUTPUTS.every((o) => existsSync(join(root, o))) && existsSync(stamp) && readFileSync(stamp, 'utf8') === `${hash} ${written()}`;
-  if (built) return;
+  if (!built) build(root, stamp, hash, written);
+  const template = pgliteTemplate(root);
+  if (template) process.env['TEST_PGLITE_TEMPLATE'] = template;
+}
+
+function build(root: string, stamp: string, hash: string, written: () => string): void {
   try {
     execSync('npx tsc -p tsconfig.build.json && node scripts/build-app.mjs', { cwd: root, stdio: 'pipe', encoding: 'utf8', timeout: 180_000 });
   } catch (e) {
@@ -54,4 +60,30 @@ export default function globalSetup(): void {
     throw new Error(`Building the service before the tests failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
   }
   writeFileSync(stamp, `${hash} ${written()}`);
+}
+
+/**
+ * The run's pre-initialised embedded database (test/data-dir.ts): PGlite's data directory after initdb and every
+ * migration, made once by the built service in a child process and kept in the temp directory between runs. Its
+ * name carries a hash of the migrations and the PGlite version, so a schema change makes a new one; it is made
+ * under a temporary name and renamed into place, so parallel runs never see half a template.
+ */
+function pgliteTemplate(root: string): string | undefined {
+  const hash = createHash('sha256')
+    .update(readFileSync(join(root, 'dist/storage/migrations.js')))
+    .update(readFileSync(join(root, 'node_modules/@electric-sql/pglite/package.json')))
+    .digest('hex').slice(0, 16);
+  const template = join(tmpdir(), `payer-crd-pglite-template-${hash}`);
+  if (existsSync(join(template, 'pglite', 'PG_VERSION'))) return join(template, 'pglite');
+  const staging = mkdtempSync(join(tmpdir(), 'payer-crd-pglite-staging-'));
+  try {
+    const script = "require('./dist/storage/open-database.js').openDatabase({ dataDir: process.argv[1] }).then((db) => db.close()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); })";
+    execSync(`node -e "${script}" ${JSON.stringify(join(staging, 'pglite'))}`, { cwd: root, stdio: 'pipe', timeout: 120_000 });
+    rmSync(join(staging, 'pglite.lock'), { force: true });
+    renameSync(staging, template);
+  } catch {
+    // Another run made it first (the rename failed), or it could not be made: tests then initialise their own.
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return existsSync(join(template, 'pglite', 'PG_VERSION')) ? join(template, 'pglite') : undefined;
 }

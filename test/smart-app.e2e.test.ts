@@ -17,6 +17,7 @@ import { BROWSER_PATH, artifactPath, describeWithBrowser, launchBrowser } from '
 import { startTestEhr } from './ehr/test-ehr';
 import type { Json, LaunchContext, TestEhr } from './ehr/test-ehr';
 import { COVERAGE_INFO_URL, KNOWLEDGE_DIR, ROOT, SERVICES_DIR, coverageBundle, hookRequest, sacroplasty, silentLogger } from './helpers';
+import { seededDataDir } from './data-dir';
 
 jest.setTimeout(120_000);
 
@@ -138,7 +139,7 @@ beforeAll(async () => {
   const { startService } = (await import(resolve(ROOT, 'dist/server.js'))) as typeof ServerModule;
   const { loadConfig } = (await import(resolve(ROOT, 'dist/config.js'))) as typeof ConfigModule;
   browser = await launchBrowser();
-  service = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: mkdtempSync(join(tmpdir(), 'smart-e2e-')) }), silentLogger);
+  service = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: seededDataDir('smart-e2e') }), silentLogger);
   // A decision is answered only once committed (issue 13): let the new data directory finish initdb first.
   await service.storageReady;
   ehr = await startTestEhr({ clientId: CLIENT_ID, redirectUris: [`${service.url}/smart/app`] });
@@ -414,7 +415,7 @@ describeWithBrowser('SMART details app in Chromium', () => {
     cpSync(resolve(ROOT, 'test/fixtures/second-policy'), join(knowledgeDir, 'test-0001'), { recursive: true });
     const { startService } = (await import(resolve(ROOT, 'dist/server.js'))) as typeof ServerModule;
     const { loadConfig } = (await import(resolve(ROOT, 'dist/config.js'))) as typeof ConfigModule;
-    const second = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR: knowledgeDir, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: mkdtempSync(join(tmpdir(), 'smart-e2e-2-')) }), silentLogger);
+    const second = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR: knowledgeDir, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: seededDataDir('smart-e2e-2') }), silentLogger);
     const rfaEhr = await startTestEhr({ clientId: CLIENT_ID, redirectUris: [`${second.url}/smart/app`] });
     try {
       const order = {

@@ -25,6 +25,7 @@ import { loadConfig } from '../src/config';
 import { startService } from '../src/server';
 import type { RunningService } from '../src/server';
 import { KNOWLEDGE_DIR, ROOT, SERVICES_DIR, silentLogger } from './helpers';
+import { seededDataDir } from './data-dir';
 
 const NGINX_CONF = resolve(ROOT, 'deploy/nginx.conf');
 const DEV_CERT = resolve(ROOT, 'scripts/dev-cert.sh');
@@ -247,7 +248,7 @@ if (missing.length > 0) {
       ca = readFileSync(join(confDir, 'tls', 'tls.crt'));
 
       // A data directory of its own: parallel test files must never share an embedded database.
-      dataDir = mkdtempSync(join(tmpdir(), 'tls-data-'));
+      dataDir = seededDataDir('tls-data');
       const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: dataDir });
       running = await startService(config, silentLogger);
       const appPort = Number(new URL(running.url).port);

@@ -12,10 +12,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, generateKeyPair } from 'jose';
 import type { KeyLike } from 'jose';
-import { mkdtempSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import type { AppConfig } from '../../src/config';
 import { startService } from '../../src/server';
@@ -24,6 +21,7 @@ import { KNOWLEDGE_DIR, SERVICES_DIR, sendFhir, silentLogger, startFhirServer } 
 import type { FhirTestServer } from '../helpers';
 import { coverageInfoResponse, coverageInfoSystemActionResponse, isObject } from './checks';
 import type { Exchange, Json } from './checks';
+import { seededDataDir } from '../data-dir';
 
 export const TRIGGER_500_STATUS = 'TRIGGER_500_STATUS';
 /** The kit's issuer: `<inferno base>/custom/crd_server_v221`; its JWKS is at `<issuer>/jwks.json`. */
@@ -44,7 +42,7 @@ export function kitServiceConfig(mockEhrUrl: string): AppConfig {
   void mockEhrUrl;
   return loadConfig({
     PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR,
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'crd-kit-')),
+    DATA_DIR: seededDataDir('crd-kit'),
     LOG_LEVEL: 'silent',
   });
 }

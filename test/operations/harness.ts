@@ -6,7 +6,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { pgliteTemplate } from '../data-dir';
 import { Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
@@ -66,6 +67,12 @@ const tempDirs: string[] = [];
 export function tempDir(label: string): string {
   const dir = mkdtempSync(join(tmpdir(), `ops-${label}-`));
   tempDirs.push(dir);
+  return dir;
+}
+/** A new DATA_DIR gets a copy of the run's initialised embedded database (test/data-dir.ts), unless on PostgreSQL. */
+function seeded(dir: string, postgres: boolean): string {
+  const template = pgliteTemplate();
+  if (template && !postgres) cpSync(template, join(dir, 'pglite'), { recursive: true });
   return dir;
 }
 export function removeTempDirs(): void {
@@ -134,7 +141,7 @@ export interface StartOptions {
  */
 export async function startReplica(options: StartOptions): Promise<Replica> {
   const port = options.port ?? (await freePort());
-  const dataDir = options.dataDir ?? tempDir(`data-${options.name}`);
+  const dataDir = options.dataDir ?? seeded(tempDir(`data-${options.name}`), options.env?.['DATABASE_URL'] !== undefined);
   // A clean environment: nothing of the developer's (DATABASE_URL, CDS_CLIENTS, NODE_ENV …) leaks in.
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',

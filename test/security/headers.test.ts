@@ -5,16 +5,15 @@
  */
 // startService opens the embedded PGlite: load it natively (see test/storage/native-pglite.ts).
 import '../storage/native-pglite';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import type { Response } from 'supertest';
 import { loadConfig } from '../../src/config';
 import { startService } from '../../src/server';
 import type { RunningService } from '../../src/server';
 import { KNOWLEDGE_DIR, SERVICES_DIR, hookRequest, sacroplasty, silentLogger, testApp } from '../helpers';
+import { seededDataDir } from '../data-dir';
 
 const SIGN = '/cds-services/order-sign-crd';
 const ORIGIN = 'https://ehr.example';
@@ -120,7 +119,7 @@ describe('headers larger than Node\'s limit (raw socket against startService)', 
   let running: RunningService;
   let dataDir: string;
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'headers-data-'));
+    dataDir = seededDataDir('headers-data');
     running = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR, CDS_SERVICES_DIR: SERVICES_DIR, DATA_DIR: dataDir }), silentLogger);
   }, 60_000);
   // stop() waits for the new data directory's initdb before closing it: as long as the start may take.

@@ -3,7 +3,8 @@
  * when TEST_DATABASE_URL is set. On PostgreSQL each suite gets its own schema (search_path in the connection
  * string), so parallel jest workers never see each other's rows.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { pgliteTemplate } from '../data-dir';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -40,9 +41,14 @@ async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** A fresh, empty place to put the schema: a temp directory or a new PostgreSQL schema. */
-export async function testBackend(name: BackendName, label: string): Promise<TestBackend> {
+/**
+ * A fresh place to put the schema: a temp directory or a new PostgreSQL schema. PGlite's directory is a copy of the
+ * run's initialised and migrated template (test/data-dir.ts) unless `empty` asks for a bare one (the migration tests).
+ */
+export async function testBackend(name: BackendName, label: string, options: { empty?: boolean } = {}): Promise<TestBackend> {
   const dataDir = mkdtempSync(join(tmpdir(), `storage-${label}-`));
+  const template = pgliteTemplate();
+  if (name === 'pglite' && template && !options.empty) cpSync(template, join(dataDir, 'pglite'), { recursive: true });
   if (name === 'pglite') {
     return {
       name, databaseUrl: undefined, dataDir,

@@ -23,7 +23,7 @@ describe.each(BACKENDS)('migrations on %s', (backendName) => {
   let db: Database;
 
   beforeAll(async () => {
-    backend = await testBackend(backendName, 'migrations');
+    backend = await testBackend(backendName, 'migrations', { empty: true });
     db = await backend.open();
   }, OPEN_TIMEOUT_MS);
 
@@ -82,7 +82,7 @@ describe('concurrent starts', () => {
   }
 
   it('a PGlite directory cannot be opened twice in one process, and reopens after close', async () => {
-    const backend = await testBackend('pglite', 'twice');
+    const backend = await testBackend('pglite', 'twice', { empty: true });
     try {
       const dir = `${backend.dataDir}/pglite`;
       const first = await openDatabase({ dataDir: dir });
