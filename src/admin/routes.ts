@@ -52,7 +52,9 @@ export function adminRouter(deps: AdminDeps): Router {
     const id = req.params['id'] ?? '';
     const found = ID.test(id) ? await deps.assertions.get(id) : undefined;
     if (!found) throw notFound(`No coverage assertion ${id.slice(0, 64)}.`);
-    res.json(found);
+    // The database keeps the member as a keyed hash, not the Coverage reference: no empty `coverage` is shown.
+    const { coverage, ...record } = found;
+    res.json(Object.keys(coverage).length > 0 ? found : record);
   });
   router.get('/admin/report', async (req, res) => {
     if (!deps.report) throw new HttpError(503, 'not-supported', 'Reports need the database.');

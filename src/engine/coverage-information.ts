@@ -25,6 +25,8 @@ export interface CoverageDecision {
   orderReference: string;
   coverage: Reference;
   covered: string;
+  /** CRD pa-needed, when the decision states it (no-auth, auth-needed …). */
+  paNeeded?: string;
   reasonText?: string;
   reasonCode?: string;
   billingCodes: Coding[];
@@ -81,6 +83,8 @@ export function buildCoverageExtension(input: CoverageExtensionInput): { extensi
   const covered = subs.find((s) => s.url === 'covered')?.valueCode ?? 'indeterminate';
   const reason = subs.find((s) => s.url === 'reason')?.valueCodeableConcept;
   const decision: Omit<CoverageDecision, 'orderReference'> = { assertionId: input.assertionId, coverage, covered, billingCodes: input.billingCodes };
+  const paNeeded = subs.find((s) => s.url === 'pa-needed')?.valueCode;
+  if (paNeeded) decision.paNeeded = paNeeded;
   if (reason?.text) decision.reasonText = reason.text;
   const code = reason?.coding?.[0]?.code;
   if (code) decision.reasonCode = code;

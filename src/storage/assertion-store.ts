@@ -17,6 +17,7 @@ export interface AssertionRow {
   orderReference: string;
   orderCodes: Coding[];
   covered: string;
+  paNeeded: string | null;
   reasonCode: string | null;
   reasonText: string | null;
   memberHash: string | null;
@@ -37,8 +38,8 @@ export interface SqlAssertionStoreOptions {
   planOf?: (assertion: StoredAssertion) => string | undefined;
 }
 
-const COLUMNS = ['assertion_id', 'decided_at', 'plan', 'policy', 'service_id', 'hook_instance', 'order_reference', 'order_codes', 'covered', 'reason_code', 'reason_text', 'member_hash'];
-const CASTS = ['text', 'timestamptz', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text'];
+const COLUMNS = ['assertion_id', 'decided_at', 'plan', 'policy', 'service_id', 'hook_instance', 'order_reference', 'order_codes', 'covered', 'pa_needed', 'reason_code', 'reason_text', 'member_hash'];
+const CASTS = ['text', 'timestamptz', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'text'];
 
 /** Only the coding's identity goes in: system, code, display (no extensions an EHR might have attached). */
 function codingOf(c: Coding): Coding {
@@ -57,6 +58,7 @@ function fromRow(row: AssertionRow): PersistedAssertion {
     hookInstance: row.hookInstance,
     decidedAt: row.decidedAt,
   };
+  if (row.paNeeded !== null) a.paNeeded = row.paNeeded;
   if (row.reasonText !== null) a.reasonText = row.reasonText;
   if (row.reasonCode !== null) a.reasonCode = row.reasonCode;
   if (row.plan !== null) a.plan = row.plan;
@@ -96,6 +98,7 @@ export class SqlAssertionStore implements AssertionStore {
       orderReference: String(r['order_reference']),
       orderCodes: (r['order_codes'] as Coding[] | null) ?? [],
       covered: String(r['covered']),
+      paNeeded: (r['pa_needed'] as string | null) ?? null,
       reasonCode: (r['reason_code'] as string | null) ?? null,
       reasonText: (r['reason_text'] as string | null) ?? null,
       memberHash: (r['member_hash'] as string | null) ?? null,
@@ -113,6 +116,7 @@ export class SqlAssertionStore implements AssertionStore {
       orderReference: a.orderReference,
       orderCodes: a.billingCodes.map(codingOf),
       covered: a.covered,
+      paNeeded: a.paNeeded ?? null,
       reasonCode: a.reasonCode ?? null,
       reasonText: a.reasonText ?? null,
       memberHash: this.hash(a.coverage) ?? null,
@@ -126,7 +130,7 @@ export class SqlAssertionStore implements AssertionStore {
  */
 export async function writeAssertions(tx: Queryable, rows: AssertionRow[]): Promise<void> {
   for (const chunk of chunkRows(rows, COLUMNS.length)) {
-    const values = valuesList(chunk.map((r) => [r.assertionId, r.decidedAt, r.plan, r.policy, r.serviceId, r.hookInstance, r.orderReference, JSON.stringify(r.orderCodes), r.covered, r.reasonCode, r.reasonText, r.memberHash]), CASTS);
+    const values = valuesList(chunk.map((r) => [r.assertionId, r.decidedAt, r.plan, r.policy, r.serviceId, r.hookInstance, r.orderReference, JSON.stringify(r.orderCodes), r.covered, r.paNeeded, r.reasonCode, r.reasonText, r.memberHash]), CASTS);
     await tx.query(`INSERT INTO coverage_assertions (${COLUMNS.join(', ')}) VALUES ${values.sql} ON CONFLICT (assertion_id) DO NOTHING`, values.params);
   }
 }

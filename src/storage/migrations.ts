@@ -77,4 +77,13 @@ CREATE TABLE jti_replay (
 CREATE INDEX jti_replay_expires_at ON jti_replay (expires_at);
 `,
   },
+  {
+    id: 2,
+    name: 'coverage assertions keep pa-needed',
+    sql: `
+-- What a decision said about prior authorization (CRD pa-needed: no-auth, auth-needed …), for staff reading an
+-- assertion in a claim or an appeal. Null for decisions made before this column existed, and where none was stated.
+ALTER TABLE coverage_assertions ADD COLUMN pa_needed text;
+`,
+  },
 ];

@@ -14,7 +14,7 @@ export function auditRow(at: string, cardsByType: Record<string, number>, extra:
 export function assertionRow(id: string, decidedAt: string, covered: string, codes: string[]): AssertionRow {
   return {
     assertionId: id, decidedAt, plan: 'VIP Care', policy: 'http://payer.example/PlanDefinition/p|1', serviceId: 'svc', hookInstance: 'hi',
-    orderReference: 'ServiceRequest/sr1', orderCodes: codes.map((code) => ({ system: CPT, code })), covered, reasonCode: null, reasonText: null, memberHash: null,
+    orderReference: 'ServiceRequest/sr1', orderCodes: codes.map((code) => ({ system: CPT, code })), covered, paNeeded: null, reasonCode: null, reasonText: null, memberHash: null,
   };
 }
 
