@@ -101,7 +101,7 @@ async function main() {
       };
       const governed = await measure(sign);
       const ungoverned = await measure(none);
-      const row = { policies: n, firstOkMs: round(svc.readyMs, 0), readyMs: round(svc.storageReadyMs, 0), rssAfterStartMb: rssAfterStart, discoveryBytes: discovery, governed, ungoverned, rssAfterRunMb: rssMb(svc.pid) };
+      const row = { policies: n, firstOkMs: round(svc.readyMs, 0), readyMs: round(svc.storageReadyMs, 0), rssAfterStartMb: round(rssAfterStart, 0), discoveryBytes: discovery, governed, ungoverned, rssAfterRunMb: round(rssMb(svc.pid), 0) };
       rows.push(row);
       log(JSON.stringify(row));
       await stopChild(svc.child);
