@@ -415,7 +415,10 @@ describeWithBrowser('SMART details app in Chromium', () => {
     cpSync(resolve(ROOT, 'test/fixtures/second-policy'), join(knowledgeDir, 'test-0001'), { recursive: true });
     const { startService } = (await import(resolve(ROOT, 'dist/server.js'))) as typeof ServerModule;
     const { loadConfig } = (await import(resolve(ROOT, 'dist/config.js'))) as typeof ConfigModule;
-    const second = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR: knowledgeDir, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: seededDataDir('smart-e2e-2') }), silentLogger);
+    const second = await startService(loadConfig({ PORT: '0', HOST: '127.0.0.1', KNOWLEDGE_DIR: knowledgeDir, CDS_SERVICES_DIR: SERVICES_DIR, SMART_CLIENT_ID: CLIENT_ID, DATA_DIR: seededDataDir('smart-e2e-2'),
+      // This case is about the app, not commit latency: on a loaded CI machine the fresh embedded database's first commit
+      // can outlast the default 1.5 s wait (the call is then a 503 by design, see test/operations).
+      STORAGE_COMMIT_WAIT_MS: '4000' }), silentLogger);
     const rfaEhr = await startTestEhr({ clientId: CLIENT_ID, redirectUris: [`${second.url}/smart/app`] });
     try {
       const order = {
@@ -429,6 +432,7 @@ describeWithBrowser('SMART details app in Chromium', () => {
         body: JSON.stringify(hookRequest('order-sign', [order], { prefetch: { patient: rfaEhr.store.get('Patient/p1'), coverage: coverageBundle('c1') } })),
       });
       const answer = (await res.json()) as HookResponse;
+      expect({ status: res.status, body: res.status === 200 ? 'ok' : answer }).toEqual({ status: 200, body: 'ok' });
       const link = answer.cards.flatMap((c) => c.links ?? []).find((l) => l.type === 'smart');
       expect(link?.url).toBe(`${second.url}/smart/launch`);
       const page = await newPage();
