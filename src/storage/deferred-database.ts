@@ -1,4 +1,4 @@
-import type { Database, Queryable, QueryResult } from './database';
+import type { Database, Queryable, QueryResult, Statement } from './database';
 
 /**
  * A Database whose opening is still under way: every call waits for it. The service listens (and answers
@@ -38,6 +38,14 @@ export class DeferredDatabase implements Database {
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return (this.db ?? (await this.opened)).transaction(fn);
+  }
+
+  async writeBatch(statements: readonly Statement[]): Promise<void> {
+    const db = this.db ?? (await this.opened);
+    if (db.writeBatch) return db.writeBatch(statements);
+    await db.transaction(async (tx) => {
+      for (const st of statements) await tx.query(st.sql, st.params);
+    });
   }
 
   async ping(): Promise<void> {

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Database, QueryResult, Queryable } from './database';
+import type { Database, QueryResult, Queryable, Statement } from './database';
 import { lockDataDir } from './data-dir-lock';
 import type { Reply, Request, SerializedError } from './pglite-protocol';
 
@@ -167,6 +167,10 @@ export function databaseOver(channel: WorkerChannel, release: () => void): Datab
       }
       await channel.send({ op: 'end', tx, commit: true });
       return result;
+    },
+    async writeBatch(statements: readonly Statement[]): Promise<void> {
+      if (statements.length === 0) return;
+      await channel.send({ op: 'batch', statements: statements.map((st) => ({ sql: st.sql, params: [...st.params] })) });
     },
     async ping(): Promise<void> {
       await outside.query('SELECT 1');

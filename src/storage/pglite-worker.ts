@@ -69,6 +69,11 @@ async function main(): Promise<void> {
         case 'exec':
           await target(req.tx).exec(req.sql);
           return null;
+        case 'batch':
+          await pglite.transaction(async (tx) => {
+            for (const st of req.statements) await (st.params.length > 0 ? tx.query(st.sql, st.params) : tx.exec(st.sql));
+          });
+          return null;
         case 'begin': {
           // Resolves once PGlite has started the transaction; it stays open until 'end' names it. How it ends
           // (null when committed, the error otherwise) is kept for 'end' to report.

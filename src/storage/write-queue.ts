@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Database, Queryable } from './database';
-import { describeError, isPermanentError } from './database';
+import type { Statement } from './database';
+import { describeError, isPermanentError, recordingQueryable } from './database';
 import { StorageTooLargeError, StorageUnavailableError } from './unavailable';
 
 /** How one table's rows are written: a batch inside the queue's transaction, in the order they were queued. */
@@ -142,7 +143,7 @@ export class WriteQueue {
   private ready: Promise<unknown> | undefined;
   private readyFailure: unknown;
 
-  constructor(private readonly db: Pick<Database, 'transaction'>, options: WriteQueueOptions = {}) {
+  constructor(private readonly db: Pick<Database, 'transaction' | 'writeBatch'>, options: WriteQueueOptions = {}) {
     this.commitWindowMs = options.commitWindowMs ?? 2;
     this.batchSize = Math.max(1, options.batchSize ?? 500);
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
@@ -318,9 +319,17 @@ export class WriteQueue {
   private async run(batch: Item[]): Promise<void> {
     const groups = groupByWriter(batch);
     try {
-      await this.db.transaction(async (tx) => {
-        for (const [writer, rows] of groups) await writer.write(tx, rows);
-      });
+      if (this.db.writeBatch) {
+        // The writers only write: their statements are recorded and sent as one batch (one message to PGlite).
+        const statements: Statement[] = [];
+        const recorder = recordingQueryable(statements);
+        for (const [writer, rows] of groups) await writer.write(recorder, rows);
+        await this.db.writeBatch(statements);
+      } else {
+        await this.db.transaction(async (tx) => {
+          for (const [writer, rows] of groups) await writer.write(tx, rows);
+        });
+      }
     } catch (err) {
       for (const item of batch) item.inFlight = false;
       await this.failed(batch, err);

@@ -171,8 +171,10 @@ describe('WriteQueue (fake database)', () => {
 function flaky(db: Database): Database & { down: boolean } {
   const wrapped = Object.create(db) as Database & { down: boolean };
   wrapped.down = false;
-  wrapped.transaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
-    wrapped.down ? Promise.reject(Object.assign(new Error('Connection terminated unexpectedly'), { code: '57P01' })) : db.transaction(fn);
+  const outage = (): Promise<never> => Promise.reject(Object.assign(new Error('Connection terminated unexpectedly'), { code: '57P01' }));
+  wrapped.transaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (wrapped.down ? outage() : db.transaction(fn));
+  // The embedded backend's one-message batch (the queue's path when the backend has it) fails the same way.
+  if (db.writeBatch) wrapped.writeBatch = (statements) => (wrapped.down ? outage() : db.writeBatch!(statements));
   return wrapped;
 }
 
@@ -208,6 +210,21 @@ describe.each(BACKENDS)('WriteQueue on %s', (backendName) => {
       'SELECT id::int AS id, hook_instance, decision_ids, cards_by_type, latency_ms FROM invocation_audit ORDER BY id');
     expect(rows.map((r) => r.hook_instance)).toEqual(range(0, 10).map((n) => `hi-${n}`));
     expect(rows[0]).toMatchObject({ decision_ids: ['d-0'], cards_by_type: { 'coverage-information': 1 }, latency_ms: 12.5 });
+  });
+
+  it('a batch is one transaction: a row the database rejects rolls back its batch, then only that row is discarded', async () => {
+    // Two tables in one batch, the second statement failing (hook_instance NOT NULL): nothing of the first attempt
+    // may remain, and the retry one row at a time keeps every good row exactly once.
+    const bad = { ...audit(2), hookInstance: null as unknown as string };
+    const q = new WriteQueue(db, { ...fast, batchSize: 10, commitWindowMs: 50 });
+    const sink = new SqlAuditSink(q);
+    const calls = [sink.recordDurably(audit(1)), sink.recordDurably(bad), sink.recordDurably(audit(3))];
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const { rows } = await db.query<{ hook_instance: string }>('SELECT hook_instance FROM invocation_audit ORDER BY id');
+    expect(rows.map((r) => r.hook_instance).sort()).toEqual(['hi-1', 'hi-3']);
+    expect(q.stats()).toMatchObject({ depth: 0, discarded: 1 });
+    await q.close(1_000);
   });
 });
 
@@ -256,6 +273,13 @@ function gated(db: Database): Database & { open: () => void; started: number } {
     await gate;
     return db.transaction(fn);
   };
+  if (db.writeBatch) {
+    wrapped.writeBatch = async (statements) => {
+      wrapped.started++;
+      await gate;
+      return db.writeBatch!(statements);
+    };
+  }
   return wrapped;
 }
 
