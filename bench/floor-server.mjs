@@ -2,13 +2,17 @@
 //   a: parse the same JSON body (express.json, same limit and types as src/app.ts) and answer a small card.
 //   b: a, plus verify the caller's ES384 JWT with jose (jwtVerify against a local JWK set: signature, iss, aud = the
 //      URL called, exp). No replay (jti) store, no schema validation, no policy, no persistence, no logging.
-// Usage: node bench/floor-server.mjs <a|b> <port> [clients.json publicUrl]; prints "listening <port>" when ready.
+//   c: a, answering instead the service's own order-sign answer, captured once and sent precomputed (same bytes):
+//      the floor that isolates what the answer's size costs from what the service's own work costs (issue 15).
+// Usage: node bench/floor-server.mjs <a|b> <port> [clients.json publicUrl]
+//        node bench/floor-server.mjs c <port> <answer.json>; prints "listening <port>" when ready.
 import { readFileSync } from 'node:fs';
 import express from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 
 const [mode, portArg, clientsFile, publicUrl] = process.argv.slice(2);
-if (mode !== 'a' && mode !== 'b') throw new Error('mode must be a or b');
+if (mode !== 'a' && mode !== 'b' && mode !== 'c') throw new Error('mode must be a, b or c');
+const precomputed = mode === 'c' ? readFileSync(clientsFile) : undefined;
 
 const app = express();
 app.disable('x-powered-by');
@@ -35,7 +39,8 @@ app.post('/cds-services/:id', (req, res) => {
     res.status(400).json({ error: 'body must be a JSON object' });
     return;
   }
-  res.json({ cards: [card], systemActions: [] });
+  if (precomputed) res.type('application/json').send(precomputed);
+  else res.json({ cards: [card], systemActions: [] });
 });
 
 const server = app.listen(Number(portArg), '127.0.0.1', () => {

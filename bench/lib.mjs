@@ -245,12 +245,12 @@ export async function startService({ auth, logLevel = 'warn', dataDir, label, no
   return { child, pid: child.pid, url, auth, label, logFile, readyMs, storageReadyMs };
 }
 
-export async function startFloor(mode) {
+export async function startFloor(mode, answerFile) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const logFile = join(state.work, `floor-${mode}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawnPinned([join(ROOT, 'bench/floor-server.mjs'), mode, String(port), state.clientsFile, url], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production' }, stdio: ['ignore', fd, fd] });
+  const child = spawnPinned([join(ROOT, 'bench/floor-server.mjs'), mode, String(port), ...(mode === 'c' ? [answerFile] : [state.clientsFile, url])], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production' }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   for (let i = 0; i < 2000 && !readFileSync(logFile, 'utf8').includes('listening'); i++) {
     if (child.exitCode !== null) throw new Error(`floor ${mode} exited:\n${tail(logFile)}`);

@@ -9,7 +9,7 @@
 // Environment: BENCH_DATABASE_URL=postgres://… uses PostgreSQL instead of embedded PGlite; BENCH_NO_PIN=1 disables
 // CPU pinning (service on CPU 0, load generator on CPU 1).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,11 @@ async function main() {
   ]);
   await probe(floorA, SIGN, bodies.sign, expectCards(1));
   await probe(floorB, SIGN, bodies.sign, expectCards(1));
+  // Floor c answers the service's own order-sign answer, captured here and sent as the same bytes.
+  const answerFile = join(WORK, 'answer-sign.json');
+  writeFileSync(answerFile, JSON.stringify(await probe(open, SIGN, bodies.sign, expectDecision(3))));
+  const floorC = await startFloor('c', answerFile);
+  await probe(floorC, SIGN, bodies.sign, expectDecision(3));
   for (const svc of [open, openInfo, authed]) {
     await probe(svc, SIGN, bodies.sign, expectDecision(3));
     await probe(svc, SELECT, bodies.select, expectCards(3));
@@ -157,6 +162,7 @@ async function main() {
   // ---- throughput: every scenario warmed up once, then measured in interleaved rounds ------------------------
   const scenarios = [
     { key: 'floorA', label: 'floor a: express.json + small card', target: floorA, path: SIGN, body: bodies.sign },
+    { key: 'floorC', label: 'floor c: express.json + the service\'s answer, precomputed', target: floorC, path: SIGN, body: bodies.sign },
     { key: 'openSign', label: 'service auth off: order-sign', target: open, path: SIGN, body: bodies.sign },
     { key: 'openSelect', label: 'service auth off: order-select', target: open, path: SELECT, body: bodies.select },
     { key: 'openNone', label: 'service auth off: order-sign, no sacroplasty', target: open, path: SIGN, body: bodies.none },
@@ -361,7 +367,8 @@ async function main() {
   log(`  RSS after start ${results.soak.rssAfterStartMb} MB; soak start ${results.soak.startMb} / mid ${results.soak.midMb} / end ${results.soak.endMb} MB; slope over 2nd half ${results.soak.slopeSecondHalfMbPerMin} MB/min; ${soak.rps} req/s p99 ${soak.p99Ms} ms`);
   log(`  V8 heap used ${results.soak.heapUsedMb.start} → ${results.soak.heapUsedMb.end} MB; external (main thread; PGlite's memory is on its own thread) ${results.soak.externalMb.start} → ${results.soak.externalMb.end} MB; write queue depth ≤ ${results.soak.queueDepthMax}`);
   await stopChild(soakSvc.child);
-  results.floorRss = { a: rssMb(floorA.pid), b: rssMb(floorB.pid) };
+  results.floorRss = { a: rssMb(floorA.pid), b: rssMb(floorB.pid), c: rssMb(floorC.pid) };
+  await stopChild(floorC.child);
   await stopChild(floorA.child);
   await stopChild(floorB.child);
 
@@ -372,6 +379,8 @@ async function main() {
   results.ratios = {
     authOff: { medianRps: round(ratioOpen), bestRps: round(T.openSign.bestRps / T.floorA.bestRps), cpuPerRequest: round(T.floorA.cpuMsPerReq / T.openSign.cpuMsPerReq) },
     authOn: { medianRps: round(ratioAuth), bestRps: round(T.authSign.bestRps / T.floorB.bestRps), cpuPerRequest: round(T.floorB.cpuMsPerReq / T.authSign.cpuMsPerReq) },
+    // How much of the gap is the answer's size (floor c vs a) and how much the service's own work (service vs c).
+    answerSize: { floorCvsA: round(T.floorC.rps / T.floorA.rps), serviceVsC: round(T.openSign.rps / T.floorC.rps), answerBytes: statSync(answerFile).size },
   };
   const p99Open = frGet('service auth off: order-sign').autocannon.p99Ms / frGet('floor a').autocannon.p99Ms;
   const p99Auth = frGet('service auth on: order-sign').autocannon.p99Ms / frGet('floor b').autocannon.p99Ms;
@@ -443,6 +452,7 @@ function writeMarkdown(r) {
   for (const t of r.throughput) lines.push(row([t.label, t.rps, t.bestRps, t.p50Ms, t.p99Ms, t.cpuMsPerReq, t.otherOnServiceCpu]));
   lines.push('');
   lines.push(`Ratios, order-sign vs floor: auth off ${r.ratios.authOff.medianRps} (best rounds ${r.ratios.authOff.bestRps}, CPU per request ${r.ratios.authOff.cpuPerRequest}); auth on ${r.ratios.authOn.medianRps} (best rounds ${r.ratios.authOn.bestRps}, CPU per request ${r.ratios.authOn.cpuPerRequest}).`, '');
+  lines.push(`The answer's size: floor c (the service's ${r.ratios.answerSize.answerBytes} B order-sign answer, precomputed) runs at ${r.ratios.answerSize.floorCvsA} × floor a; the service at ${r.ratios.answerSize.serviceVsC} × floor c — the rest of the gap is the service's own work.`, '');
   lines.push(`Request bodies: order-sign ${r.meta.bodyBytes.orderSign} B, order-select ${r.meta.bodyBytes.orderSelect} B, no sacroplasty ${r.meta.bodyBytes.noSacroplasty} B.`, '');
   lines.push(`### Latency at a fixed rate (${r.meta.params.connections} connections; median of ${r.meta.params.fixedRounds} alternating rounds of ${r.meta.params.fixedS} s per side and driver)`, '');
   lines.push(row(['scenario', 'rate', 'autocannon req/s', 'autocannon p50 ms', 'autocannon p99 ms', 'paced p50 ms', 'paced p99 ms', 'other load on the service CPU']));
@@ -469,7 +479,7 @@ function writeMarkdown(r) {
   lines.push(row(['RSS slope over the soak\'s second half', `${r.soak.slopeSecondHalfMbPerMin} MB/min`]));
   lines.push(row(['… of which V8 heap used (start → end) / external memory of the main thread (start → end; PGlite\'s memory is on its own thread and shows only in RSS)', `${r.soak.heapUsedMb.start} → ${r.soak.heapUsedMb.end} MB / ${r.soak.externalMb.start} → ${r.soak.externalMb.end} MB; write queue depth ≤ ${r.soak.queueDepthMax}`]));
   lines.push(row(['soak latency', `${r.soak.rps} req/s, p50 ${r.soak.p50Ms} ms, p99 ${r.soak.p99Ms} ms, ${r.soak.non2xx} non-2xx`]));
-  lines.push(row(['floors\' RSS (a / b)', `${round(r.floorRss.a, 1)} / ${round(r.floorRss.b, 1)} MB`]));
+  lines.push(row(['floors\' RSS (a / b / c)', `${round(r.floorRss.a, 1)} / ${round(r.floorRss.b, 1)} / ${round(r.floorRss.c, 1)} MB`]));
   lines.push(row(['per-request info logging (order-sign, auth off, LOG_LEVEL=info vs warn, log to a file)', `${r.logging.costUsPerRequest} µs of service CPU per request (${r.logging.warn.cpuMsPerReq} → ${r.logging.info.cpuMsPerReq} ms); ${r.logging.warn.rps} → ${r.logging.info.rps} req/s`]));
   lines.push('');
   lines.push('### Targets', '');
