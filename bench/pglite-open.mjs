@@ -1,12 +1,13 @@
 // Reference for the cold-start and memory figures: what opening the embedded database alone costs. Opens an
-// initialised PGlite data dir exactly as dist/storage/pglite-database.js does (PGlite.create), runs SELECT 1 and
+// initialised PGlite data dir exactly as dist/storage/pglite-database.js does (PGlite.create, with the same settings), runs SELECT 1 and
 // prints {"openMs", "rssMb", "baseRssMb"} as one JSON line. Usage: node bench/pglite-open.mjs <data dir>/pglite
 import { PGlite } from '@electric-sql/pglite';
+import { PGLITE_POSTGRESQL_CONF } from '../dist/storage/pglite-settings.js';
 
 const dir = process.argv[2];
 const baseRssMb = process.memoryUsage().rss / 1048576;
 const t0 = performance.now();
-const db = await PGlite.create(dir);
+const db = await PGlite.create(dir, { postgresqlconf: [...PGLITE_POSTGRESQL_CONF] });
 await db.query('SELECT 1');
 const openMs = performance.now() - t0;
 const rssMb = process.memoryUsage().rss / 1048576;

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import type { Transaction } from '@electric-sql/pglite';
 import type { Reply, Request, SerializedError } from './pglite-protocol';
+import { PGLITE_POSTGRESQL_CONF } from './pglite-settings';
 
 if (!parentPort) throw new Error('pglite-worker.js runs as a worker thread (see pglite-database.ts).');
 const port = parentPort;
@@ -48,7 +49,7 @@ const reply = (message: Reply): void => port.postMessage(message);
 async function main(): Promise<void> {
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(dataDir);
+    pglite = await PGlite.create(dataDir, { postgresqlconf: [...PGLITE_POSTGRESQL_CONF] });
   } catch (err) {
     reply({ id: 0, error: serialize(err) });
     return;

@@ -32,6 +32,11 @@ it('returns rows with their types: timestamps as Dates, numbers, nulls', async (
   expect(rows).toEqual([{ k: 'a', at: new Date('2026-11-24T10:00:00.000Z'), n: 42, z: null }]);
 });
 
+it('opens with the service\'s memory settings (16 MB of shared buffers, not PostgreSQL\'s 128 MB)', async () => {
+  const { rows } = await db.query<{ shared_buffers: string }>('SHOW shared_buffers');
+  expect(rows).toEqual([{ shared_buffers: '16MB' }]);
+});
+
 it('carries the SQLSTATE of a failed statement across the thread boundary', async () => {
   const err: unknown = await db.query('INSERT INTO t VALUES ($1, now())', ['a']).catch((e: unknown) => e);
   expect(sqlState(err)).toBe('23505');
