@@ -22,6 +22,7 @@ import { requestLog } from './http/request-log';
 import { inputLimits } from './http/input-limits';
 import { requireCdsClient } from './auth/middleware';
 import type { TrustedClient } from './auth/clients';
+import { clientTargets } from './auth/clients';
 import { KeySets } from './auth/key-sets';
 import type { ReplayStore } from './auth/replay-store';
 import { MemoryReplayStore } from './auth/replay-store';
@@ -33,6 +34,7 @@ import { PAGE_STYLE } from './http/html';
 import type { InvocationAudit } from './cds/routes';
 import { isPastReview } from './knowledge/policies';
 import { HttpError } from './http/errors';
+import type { TargetRule } from './egress/target-policy';
 
 /** Everything the app is built from; tests pass their own clock, ids and stores. */
 export interface AppDeps {
@@ -85,6 +87,11 @@ export function createApp(deps: AppDeps): Express {
   const catalog = deps.catalog ?? new Catalog(knowledge, { onExpressionError });
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  // Without CDS_PUBLIC_URL, links are built only on these Host headers (cds/routes.ts baseUrlOf).
+  app.locals['trustedHosts'] = config.trustedHosts;
+  // Where an EHR's token may go: its registered fhirServers with CDS_CLIENTS, FHIR_SERVER_ALLOWLIST when open.
+  const targetsByIss = new Map((deps.clients ?? []).map((c) => [c.iss, clientTargets(c, config.production)]));
+  const fhirTargets = (iss: string | undefined): readonly TargetRule[] => (deps.clients?.length ? (iss ? targetsByIss.get(iss) ?? [] : []) : config.fhirServerAllowlist);
   app.use(...requestLog(logger, metrics));
   // Security headers that keep CORS working for EHR browser clients (Cross-Origin-Resource-Policy: cross-origin)
   // and let the details app run inside an EHR iframe: CSP frame-ancestors governs framing, not X-Frame-Options.
@@ -147,12 +154,14 @@ export function createApp(deps: AppDeps): Express {
     logger,
     metrics,
     ...(deps.audit ? { audit: deps.audit } : {}),
-    fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes },
+    fetchOptions: { timeoutMs: config.fhirTimeoutMs, maxBytes: config.fhirMaxResponseBytes, production: config.production },
+    fhirTargets,
     onFhirRead: (outcome, seconds) => metrics.fhirFetch.observe({ outcome }, seconds),
   }));
   app.use(fhirRouter(shared));
   app.use(smartRouter({
     assertions, clientId: config.smartClientId, payerName: knowledge.payer.name ?? 'Health plan',
+    launchTargets: deps.clients?.length ? [...targetsByIss.values()].flat() : config.fhirServerAllowlist, production: config.production,
     match: (orders) => governingPolicies(catalog, orders, now(), config.allowDraft)
       .map(({ order, policy }) => ({ order: order.reference, planDefinition: policy.policy.resource.id ?? '', title: policy.policy.resource.title ?? '' })),
   }));

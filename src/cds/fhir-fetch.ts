@@ -1,53 +1,79 @@
-import { readLimited } from '../http/read-limited';
+import { guardedGet } from '../egress/guarded-get';
+import { NOT_REGISTERED, checkTarget, isBelow } from '../egress/target-policy';
+import type { TargetRule } from '../egress/target-policy';
+import { requestContext } from '../http/request-context';
 
-/** The result of reading one FHIR URL from the EHR: a resource, "not there" (404/410), or a failure with a reason. */
+/**
+ * The result of reading one FHIR URL from the EHR: a resource, "not there" (404/410), a failure, or a target the
+ * caller may not name (refused: no connection was made).
+ */
 export type FhirReadResult =
   | { status: 'ok'; resource: Record<string, unknown> & { resourceType: string } }
   | { status: 'not-found' }
-  | { status: 'failed'; reason: string };
+  | { status: 'failed'; reason: string }
+  | { status: 'refused'; reason: string };
 
 export interface FhirFetchOptions {
   timeoutMs: number;
   maxBytes: number;
+  /** The bases this call's fhirServer must be at or below (the caller's registered fhirServers); none: no read. */
+  targets?: readonly TargetRule[];
+  /** NODE_ENV=production: https only. */
+  production?: boolean;
+}
+
+/**
+ * What the caller is told when a read of an allowed fhirServer fails, whatever the cause: never what the server
+ * said (status, body, timing), which would turn the service into a probe. The cause goes to the log.
+ */
+export const COULD_NOT_READ = 'the EHR\'s FHIR server could not be read';
+
+function failed(cause: string, origin: string): FhirReadResult {
+  requestContext()?.logger.warn({ fhirRead: cause, origin }, 'a read of the EHR\'s FHIR server failed');
+  return { status: 'failed', reason: COULD_NOT_READ };
 }
 
 /**
  * GETs `base/relative` from the EHR's FHIR server with its bearer token, bounded in time and size, following no
- * redirects (a redirect could lead the token to another host). The token goes to `fhirServer` and nowhere else.
+ * redirects (a redirect could lead the token to another host). The token goes to `fhirServer` only when it is at or
+ * below one of `options.targets` (src/egress/target-policy.ts), and the URL read stays below `fhirServer`;
+ * otherwise nothing is contacted and the answer is `refused`.
  */
 export async function readFhir(fhirServer: string, relative: string, accessToken: string | undefined, options: FhirFetchOptions): Promise<FhirReadResult> {
-  const url = `${fhirServer.replace(/\/+$/, '')}/${relative.replace(/^\/+/, '')}`;
+  const decision = checkTarget(fhirServer, options.targets ?? [], { production: options.production === true });
+  let url: URL | undefined;
+  if (decision.allowed) {
+    try {
+      url = new URL(`${decision.url.href.replace(/\/+$/, '')}/${relative.replace(/^\/+/, '')}`);
+    } catch {
+      url = undefined;
+    }
+  }
+  if (!decision.allowed || !url || !isBelow(url, decision.url)) {
+    requestContext()?.logger.warn({ fhirServerRefused: decision.allowed ? 'outside-base' : decision.refusal }, 'fhirServer refused: not contacted');
+    return { status: 'refused', reason: NOT_REGISTERED };
+  }
   const headers: Record<string, string> = { accept: 'application/fhir+json, application/json' };
   if (accessToken) headers['authorization'] = `Bearer ${accessToken}`;
   try {
-    const res = await fetch(url, { headers, redirect: 'manual', signal: AbortSignal.timeout(options.timeoutMs) });
-    if (res.status === 404 || res.status === 410) {
-      await res.body?.cancel();
-      return { status: 'not-found' };
-    }
-    if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
-      return { status: 'failed', reason: `the EHR's FHIR server refused the access token (HTTP ${res.status})` };
-    }
-    if (res.status >= 300) {
-      await res.body?.cancel();
-      return { status: 'failed', reason: `the EHR's FHIR server answered HTTP ${res.status}` };
-    }
-    const text = await readLimited(res.body, options.maxBytes);
-    if (text === undefined) return { status: 'failed', reason: 'the EHR\'s FHIR response was larger than allowed' };
+    const res = await guardedGet(url, decision.rule.privateNetwork, headers, options);
+    if (res.status === 404 || res.status === 410) return { status: 'not-found' };
+    if (res.status < 200 || res.status >= 300) return failed(`HTTP ${res.status}`, url.origin);
+    if (res.tooLarge || res.body === undefined) return failed('too large', url.origin);
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(res.body);
     } catch {
-      return { status: 'failed', reason: 'the EHR\'s FHIR server did not return JSON' };
+      return failed('not JSON', url.origin);
     }
-    if (!json || typeof json !== 'object' || typeof (json as { resourceType?: unknown }).resourceType !== 'string') {
-      return { status: 'failed', reason: 'the EHR\'s FHIR server did not return a FHIR resource' };
-    }
+    if (!json || typeof json !== 'object' || typeof (json as { resourceType?: unknown }).resourceType !== 'string') return failed('not a FHIR resource', url.origin);
     return { status: 'ok', resource: json as Record<string, unknown> & { resourceType: string } };
   } catch (e) {
     const name = (e as Error).name;
-    if (name === 'TimeoutError' || name === 'AbortError') return { status: 'failed', reason: `the EHR's FHIR server did not answer within ${options.timeoutMs} ms` };
-    return { status: 'failed', reason: 'the EHR\'s FHIR server could not be reached' };
+    if (name === 'EgressRefusedError') {
+      requestContext()?.logger.warn({ fhirServerRefused: 'special-address' }, 'fhirServer refused: not contacted');
+      return { status: 'refused', reason: NOT_REGISTERED };
+    }
+    return failed(name === 'TimeoutError' ? `no answer within ${options.timeoutMs} ms` : 'unreachable', url.origin);
   }
 }

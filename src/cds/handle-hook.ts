@@ -9,6 +9,7 @@ import { toCdsResponse } from './card-mapping';
 import { readConfiguration } from './configuration';
 import type { ConfigurationOption } from './configuration';
 import type { FhirFetchOptions, FhirReadResult } from './fhir-fetch';
+import type { TargetRule } from '../egress/target-policy';
 import { ordersForHook } from './hook-orders';
 import { memberDataSource } from './prefetch';
 import { validateHookRequest } from './request-schema';
@@ -26,6 +27,11 @@ export interface HookDeps {
   newId: () => string;
   onExpressionError: (policy: string, path: string, error: unknown) => void;
   onFhirRead?: (outcome: FhirReadResult['status'], seconds: number) => void;
+  /**
+   * The FHIR bases a caller's fhirServer must be at or below: the verified client's registered `fhirServers`
+   * (CDS_CLIENTS), or FHIR_SERVER_ALLOWLIST when the service runs open. Absent: no fhirServer is ever read.
+   */
+  fhirTargets?: (callerIss: string | undefined) => readonly TargetRule[];
 }
 
 /** The response plus what an audit or an appeal needs to know about it. */
@@ -50,7 +56,7 @@ interface HookRequestBody {
  * decide (decision/decide.ts: the policies that govern each order, a decision for every order on primary hooks),
  * and map the result to cards and coverage-information system actions. Per-request state lives in this call only.
  */
-export async function handleHook(service: LoadedService, body: unknown, deps: HookDeps, resolveUrl: (url: string) => string): Promise<HookOutcome> {
+export async function handleHook(service: LoadedService, body: unknown, deps: HookDeps, resolveUrl: (url: string) => string, callerIss?: string): Promise<HookOutcome> {
   const hook = service.definition.hook;
   const problem = validateHookRequest(hook, body);
   if (problem) throw badRequest(`${problem.location} ${problem.message}`, [problem.location]);
@@ -66,7 +72,7 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
     context: request.context,
     fhirServer: request.fhirServer,
     accessToken: request.fhirAuthorization?.access_token,
-    fetchOptions: deps.fetchOptions,
+    fetchOptions: { ...deps.fetchOptions, targets: deps.fhirTargets?.(callerIss) ?? [] },
     ...(deps.onFhirRead ? { onRead: deps.onFhirRead } : {}),
   });
   const { orders, callOrders } = await ordersForHook(hook, request.context, source);

@@ -1,6 +1,6 @@
 import type { MemberData, MemberDataSource } from '../decision/member';
 import type { FhirFetchOptions, FhirReadResult } from './fhir-fetch';
-import { readFhir } from './fhir-fetch';
+import { COULD_NOT_READ, readFhir } from './fhir-fetch';
 import { HttpError } from '../http/errors';
 
 export interface DataRequest {
@@ -39,8 +39,9 @@ function fromPrefetch(value: unknown): MemberData {
 
 function fromRead(result: FhirReadResult): MemberData {
   if (result.status === 'ok') {
-    return result.resource.resourceType === 'OperationOutcome' ? { status: 'failed', reason: 'the EHR\'s FHIR server returned an OperationOutcome' } : result;
+    return result.resource.resourceType === 'OperationOutcome' ? { status: 'failed', reason: COULD_NOT_READ } : result;
   }
+  if (result.status === 'refused') return { status: 'failed', reason: result.reason };
   return result.status === 'not-found' ? { status: 'absent' } : result;
 }
 
@@ -105,7 +106,7 @@ export function memberDataSource(req: DataRequest): MemberDataSource & { patient
         throw new HttpError(422, 'too-costly', `The call needs more than ${MAX_EHR_READS} resources the EHR did not prefetch; send them in prefetch.`, ['prefetch']);
       }
       pending = read(req, reference).then((data) => (data.status === 'ok' && `${data.resource.resourceType}/${String(data.resource['id'])}` !== reference
-        ? { status: 'failed', reason: `the EHR's FHIR server answered a read of ${reference.slice(0, reference.indexOf('/'))} with another resource` }
+        ? { status: 'failed', reason: COULD_NOT_READ }
         : data));
       reads.set(reference, pending);
     }

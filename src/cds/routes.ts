@@ -15,6 +15,7 @@ import type { AssertionStore, StoredAssertion } from './assertion-store';
 import { handleHook } from './handle-hook';
 import type { HookDeps } from './handle-hook';
 import { validateFeedback } from './request-schema';
+import { DEFAULT_TRUSTED_HOSTS, trustedHostOf } from '../egress/trusted-hosts';
 
 /** One audit row (see src/storage/audit.ts). */
 export type AuditEntry = { at: string; clientIss?: string; serviceId: string; hook: string; hookInstance: string; status: number; latencyMs: number; cardsByType: Record<string, number>; decisionIds: string[] };
@@ -38,9 +39,13 @@ export interface CdsRouterDeps extends HookDeps {
   publicUrl?: string;
 }
 
-/** The public base URL: configured, or this request's scheme and host. */
+/**
+ * The public base URL: CDS_PUBLIC_URL, or (outside production) this request's scheme and Host when the Host is one of
+ * CDS_TRUSTED_HOSTS (`app.locals.trustedHosts`), else the first trusted host on this connection's port: links are
+ * never built on a Host header an attacker chose (issue 13, item 10).
+ */
 export function baseUrlOf(req: Request, publicUrl: string | undefined): string {
-  return publicUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  return publicUrl ?? `${req.protocol}://${trustedHostOf(req.get('host'), (req.app.locals['trustedHosts'] as readonly string[] | undefined) ?? DEFAULT_TRUSTED_HOSTS, req.socket.localPort)}`;
 }
 
 /** CDS Hooks posts JSON; anything else is 415 (and the body is never parsed). */
@@ -155,7 +160,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     const body = req.body as { hookInstance?: unknown };
     if (ctx && typeof body.hookInstance === 'string' && body.hookInstance.length <= 64) ctx.hookInstance = body.hookInstance;
     const base = baseUrlOf(req, deps.publicUrl);
-    const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`));
+    const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`), ctx?.caller?.iss);
     if (ctx) {
       const cardsByType: Record<string, number> = {};
       for (const c of outcome.response.cards) {

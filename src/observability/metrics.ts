@@ -23,7 +23,7 @@ export class Metrics {
   readonly feedback = new Counter({ name: 'cds_feedback_total', help: 'Feedback items received, by service and outcome', labelNames: ['service', 'outcome'] as const, registers: [this.registry] });
   readonly fhirFetch = new Histogram({
     name: 'cds_ehr_fhir_fetch_duration_seconds',
-    help: 'Queries to the EHR FHIR server, by outcome (ok, not-found, failed)',
+    help: 'Queries to the EHR FHIR server, by outcome (ok, not-found, failed, refused: a fhirServer not registered, never contacted)',
     labelNames: ['outcome'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     registers: [this.registry],

@@ -5,7 +5,9 @@ import type { AssertionStore } from '../cds/assertion-store';
 import type { OrderInScope } from '../engine/apply';
 import { badRequest, HttpError, notFound } from '../http/errors';
 import { isDecidable } from '../decision/scope';
-import { escapeHtml } from '../http/html';
+import { escapeHtml, page } from '../http/html';
+import { checkTarget } from '../egress/target-policy';
+import type { TargetRule } from '../egress/target-policy';
 
 export interface SmartRouterDeps {
   assertions: AssertionStore;
@@ -16,6 +18,13 @@ export interface SmartRouterDeps {
   match: (orders: OrderInScope[]) => Array<{ order: string; planDefinition: string; title: string }>;
   /** Where the bundled app lives (dist/public/smart after `npm run build`). */
   assetsDir?: string;
+  /**
+   * The FHIR servers a launch may name as `iss`: every registered client's fhirServers (CDS_CLIENTS), else
+   * FHIR_SERVER_ALLOWLIST. Absent: none (every launch naming an iss is refused).
+   */
+  launchTargets?: readonly TargetRule[];
+  /** NODE_ENV=production: https only. */
+  production?: boolean;
 }
 
 /** Scopes the app asks for (smart.md): launch context, identity, the reads it needs, and create for the alternatives. */
@@ -49,7 +58,18 @@ export function smartRouter(deps: SmartRouterDeps): Router {
   const assetsDirNow = (): string => candidates.find((c) => existsSync(c)) ?? candidates[0] ?? '';
   const config = { clientId: deps.clientId, scope: SMART_SCOPES.join(' ') };
 
-  router.get('/smart/launch', (_req, res) => {
+  router.get('/smart/launch', (req, res) => {
+    // Checked here, before the page loads: the browser is sent to the authorize endpoint of a registered FHIR server
+    // only. Every server fhirclient may take from the URL (`iss`, `fhirServiceUrl`) is checked, each named once.
+    const params = new URL(req.originalUrl, 'http://launch.invalid').searchParams;
+    const named = ['iss', 'fhirServiceUrl'].flatMap((k) => params.getAll(k).map((v) => ({ k, v })));
+    const refused = named.find(({ k, v }) => params.getAll(k).length > 1 || !checkTarget(v, deps.launchTargets ?? [], { production: deps.production === true }).allowed);
+    if (refused) {
+      res.status(400).type('html').send(page(`${deps.payerName} policy details — cannot launch`, `<h1>This launch cannot continue</h1>
+<p>The EHR this launch names is not registered with ${escapeHtml(deps.payerName)}'s coverage service, so the app was not opened and you were not sent anywhere.</p>
+<p>Open the app again from the card in your EHR. If this keeps happening, tell your EHR support team.</p>`));
+      return;
+    }
     res.type('html').send(shell(`${deps.payerName} policy details — launching`, 'launch.js', config));
   });
   router.get('/smart/app', (_req, res) => {

@@ -532,7 +532,7 @@ describe('configuration rules (loadConfig)', () => {
   });
 
   it('NODE_ENV=production with CDS_ALLOW_UNAUTHENTICATED=true loads, marked as such', () => {
-    const config = loadConfig({ NODE_ENV: 'production', CDS_ALLOW_UNAUTHENTICATED: 'true' });
+    const config = loadConfig({ NODE_ENV: 'production', CDS_ALLOW_UNAUTHENTICATED: 'true', CDS_PUBLIC_URL: 'https://payer.example' });
     expect(config.production).toBe(true);
     expect(config.allowUnauthenticated).toBe(true);
     expect(config.cdsClientsFile).toBeUndefined();
