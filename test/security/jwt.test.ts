@@ -247,8 +247,9 @@ describe('CDS client JWTs: every wrong token → 401, and the service keeps serv
       await expectStillServing();
     });
 
-    it('a malformed bearer token ("Bearer abc")', async () => {
-      expectRefused(await hook('Bearer abc'), 'The Authorization header does not carry a bearer JWT.', 'abc');
+    it('a malformed bearer token ("Bearer not-a-jwt-q7z")', async () => {
+      // A token no random request id can contain (a hex id may well contain "abc"): it must not be echoed.
+      expectRefused(await hook('Bearer not-a-jwt-q7z'), 'The Authorization header does not carry a bearer JWT.', 'not-a-jwt-q7z');
       await expectStillServing();
     });
 
