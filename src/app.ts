@@ -5,6 +5,7 @@ import cors from 'cors';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config';
+import { loadRequestBounds } from './config';
 import type { KnowledgeBase } from './knowledge/knowledge-base';
 import { cdsRouter } from './cds/routes';
 import { pagesRouter } from './cds/pages';
@@ -20,7 +21,8 @@ import { MemoryFeedbackStore } from './cds/feedback-store';
 import { errorHandler, unknownRoute } from './http/errors';
 import { requestLog } from './http/request-log';
 import { inputLimits } from './http/input-limits';
-import { requireCdsClient } from './auth/middleware';
+import { requireCdsClient, requireClientOrAdmin } from './auth/middleware';
+import { BodyBudget, jsonBody } from './http/json-body';
 import type { TrustedClient } from './auth/clients';
 import { KeySets } from './auth/key-sets';
 import type { ReplayStore } from './auth/replay-store';
@@ -33,6 +35,10 @@ import { PAGE_STYLE } from './http/html';
 import type { InvocationAudit } from './cds/routes';
 import { isPastReview } from './knowledge/policies';
 import { HttpError } from './http/errors';
+
+/** PlanDefinition/$apply: a client JWT or the admin token when CDS_CLIENTS is set; MAX_BODY_BYTES. */
+const APPLY_PATH = '/fhir/PlanDefinition/:id/\\$apply';
+const APPLY_PATH_PATTERN = /^\/fhir\/PlanDefinition\/[^/]+\/\$apply$/;
 
 /** Everything the app is built from; tests pass their own clock, ids and stores. */
 export interface AppDeps {
@@ -110,11 +116,11 @@ export function createApp(deps: AppDeps): Express {
   }));
   // CDS Hooks §Security: browser clients (the CDS Hooks sandbox, SMART apps) preflight every call.
   app.use(cors({ origin: '*', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'], exposedHeaders: ['X-Request-Id'], maxAge: 86400 }));
-  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: false }));
-  app.use(inputLimits());
+  // Client authentication reads only headers, so it runs before any body is buffered (issue 13, item 4).
+  const bounds = config.bounds ?? loadRequestBounds({});
   if (deps.clients && deps.clients.length > 0) {
     // CDS Hooks 2.0 §Trusting CDS Clients: discovery, invocation and feedback all carry the client's JWT.
-    app.use('/cds-services', requireCdsClient({
+    const clientAuth = requireCdsClient({
       publicUrl: config.publicUrl ?? '',
       clients: new Map(deps.clients.map((c) => [c.iss, c])),
       keySets: deps.keySets ?? new KeySets({ timeoutMs: 2000, maxBytes: 256 * 1024, maxAgeMs: 10 * 60_000, cooldownMs: 30_000 }),
@@ -124,9 +130,21 @@ export function createApp(deps: AppDeps): Express {
       maxLifetimeSec: 300,
       onFailure: () => metrics.authFailures.inc(),
       ...(deps.now ? { now: deps.now } : {}),
-    }));
+    });
+    app.use('/cds-services', clientAuth);
+    app.post(APPLY_PATH, requireClientOrAdmin(config.adminToken, clientAuth));
   }
-  // strict: false so a JSON string or number body reaches the routes, which say "must be a JSON object" (it is valid JSON).
+  // Bodies are read within bounds (size, time, bytes held across requests); routes no client authentication guards
+  // take PUBLIC_MAX_BODY_BYTES at most. strict: false semantics: a JSON string or number body reaches the routes,
+  // which say "must be a JSON object" (it is valid JSON).
+  const publicMax = Math.min(bounds.publicMaxBodyBytes, config.maxBodyBytes);
+  app.use(jsonBody({
+    types: ['application/json', 'application/fhir+json', 'application/*+json'],
+    maxBytes: (req) => (req.path.startsWith('/cds-services') || APPLY_PATH_PATTERN.test(req.path) ? config.maxBodyBytes : publicMax),
+    budget: new BodyBudget(bounds.maxBufferedBytes),
+    timeoutMs: bounds.bodyTimeoutMs,
+  }));
+  app.use(inputLimits());
   const template = discoveryTemplate(catalog);
   const shared = {
     knowledge,

@@ -80,6 +80,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    // Refused before its body arrived (401 before reading, 413 by Content-Length…): close rather than read the rest.
+    if (!req.complete) res.setHeader('Connection', 'close');
     if (known) {
       if (known.headers) res.set(known.headers);
       res.status(known.status).type('application/fhir+json').json(operationOutcome('error', known.issueCode, known.message, known.expression));
