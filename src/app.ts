@@ -9,7 +9,7 @@ import { loadRequestBounds } from './config';
 import type { KnowledgeBase } from './knowledge/knowledge-base';
 import { cdsRouter } from './cds/routes';
 import { pagesRouter } from './cds/pages';
-import { fhirRouter } from './fhir-endpoint/routes';
+import { applyHandler, fhirRouter } from './fhir-endpoint/routes';
 import { smartRouter } from './smart/routes';
 import type { AssertionStore } from './cds/assertion-store';
 import { MemoryAssertionStore } from './cds/assertion-store';
@@ -171,6 +171,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(fhirRouter(shared));
   app.use(smartRouter({
     assertions, clientId: config.smartClientId, payerName: knowledge.payer.name ?? 'Health plan',
+    apply: { handler: applyHandler(shared), perMinute: bounds.smartApplyPerMinute },
     match: (orders) => governingPolicies(catalog, orders, now(), config.allowDraft)
       .map(({ order, policy }) => ({ order: order.reference, planDefinition: policy.policy.resource.id ?? '', title: policy.policy.resource.title ?? '' })),
   }));

@@ -68,6 +68,8 @@ export interface RequestBounds {
   maxCoveragesPerCall: number;
   /** MAX_ANSWER_BYTES — the largest answer a hook call or $apply may produce; larger → 413 (default 16 MiB). */
   maxAnswerBytes: number;
+  /** SMART_APPLY_PER_MINUTE — the details app's $apply (/smart/api/apply) per client address and minute; more → 429 (default 120). */
+  smartApplyPerMinute: number;
 }
 
 /** The request bounds from the environment (defaults for each one unset). */
@@ -79,6 +81,7 @@ export function loadRequestBounds(env: NodeJS.ProcessEnv = process.env): Request
     maxDecisionsPerCall: int(env, 'MAX_DECISIONS_PER_CALL', 5_000, 1, 1_000_000),
     maxCoveragesPerCall: int(env, 'MAX_COVERAGES_PER_CALL', 50, 1, 100_000),
     maxAnswerBytes: int(env, 'MAX_ANSWER_BYTES', 16 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    smartApplyPerMinute: int(env, 'SMART_APPLY_PER_MINUTE', 120, 1, 100_000),
   };
 }
 
