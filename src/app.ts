@@ -154,6 +154,7 @@ export function createApp(deps: AppDeps): Express {
     now: deps.now ?? (() => new Date()),
     newId: deps.newId ?? randomUUID,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    limits: { maxDecisions: bounds.maxDecisionsPerCall, maxCoverages: bounds.maxCoveragesPerCall, maxAnswerBytes: bounds.maxAnswerBytes },
   };
   const assertions = deps.assertions ?? new MemoryAssertionStore();
   app.use(cdsRouter({

@@ -7,6 +7,8 @@ import { baseUrlOf } from '../cds/routes';
 import type { Catalog } from '../engine/catalog';
 import { valueSetCodes } from '../knowledge/valueset-index';
 import { applyOperation } from './apply-operation';
+import { DEFAULT_WORK_LIMITS, WorkLimitError } from '../decision/limits';
+import type { WorkLimits } from '../decision/limits';
 import { FHIR_JSON, capabilityStatement } from './capability';
 import { KnowledgeRepository } from './repository';
 import type { StoredResource } from './repository';
@@ -20,6 +22,7 @@ export interface FhirRouterDeps {
   now: () => Date;
   newId: () => string;
   publicUrl?: string;
+  limits?: WorkLimits;
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -73,8 +76,12 @@ export function applyHandler(deps: FhirRouterDeps): RequestHandler {
       newId: deps.newId,
       onExpressionError: deps.onExpressionError,
       resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
+      ...(deps.limits ? { limits: deps.limits } : {}),
     });
-    send(res, 200, requestGroup);
+    const bytes = Buffer.from(JSON.stringify(requestGroup), 'utf8');
+    const max = (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes;
+    if (bytes.length > max) throw new WorkLimitError(413, `The answer would be ${bytes.length} bytes; at most ${max} (MAX_ANSWER_BYTES). Send fewer orders or codings.`);
+    res.status(200).type(FHIR_JSON).send(bytes);
   };
 }
 
