@@ -32,6 +32,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node as PID 1 receives SIGTERM directly; the service drains in-flight requests before it exits.
 # The old-generation bound keeps the heap (and RSS) from growing with the allocation rate under load: live data
-# is ~20 MB, and 60 concurrent 5,000-order requests still fit (BENCHMARKS.md). Raise it with MAX_BODY_BYTES.
+# is ~20 MB, and 60 concurrent 5,000-order requests still fit (BENCHMARKS.md). Raise it with MAX_BODY_BYTES or
+# MAX_BUFFERED_BYTES (64 MiB of bodies held at once by default: test/security/body-limits.test.ts runs under this bound).
 # `npm run bench` starts the service with these same arguments.
 CMD ["node", "--max-old-space-size=256", "dist/server.js"]

@@ -5,10 +5,11 @@ import cors from 'cors';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config';
+import { loadRequestBounds } from './config';
 import type { KnowledgeBase } from './knowledge/knowledge-base';
 import { cdsRouter } from './cds/routes';
 import { pagesRouter } from './cds/pages';
-import { fhirRouter } from './fhir-endpoint/routes';
+import { applyHandler, fhirRouter } from './fhir-endpoint/routes';
 import { smartRouter } from './smart/routes';
 import type { AssertionStore } from './cds/assertion-store';
 import { MemoryAssertionStore } from './cds/assertion-store';
@@ -20,7 +21,8 @@ import { MemoryFeedbackStore } from './cds/feedback-store';
 import { errorHandler, unknownRoute } from './http/errors';
 import { requestLog } from './http/request-log';
 import { inputLimits } from './http/input-limits';
-import { requireCdsClient } from './auth/middleware';
+import { requireCdsClient, requireClientOrAdmin } from './auth/middleware';
+import { BodyBudget, jsonBody } from './http/json-body';
 import type { TrustedClient } from './auth/clients';
 import { clientTargets } from './auth/clients';
 import { KeySets } from './auth/key-sets';
@@ -35,6 +37,10 @@ import type { InvocationAudit } from './cds/routes';
 import { isPastReview } from './knowledge/policies';
 import { HttpError } from './http/errors';
 import type { TargetRule } from './egress/target-policy';
+
+/** PlanDefinition/$apply: a client JWT or the admin token when CDS_CLIENTS is set; MAX_BODY_BYTES. */
+const APPLY_PATH = '/fhir/PlanDefinition/:id/\\$apply';
+const APPLY_PATH_PATTERN = /^\/fhir\/PlanDefinition\/[^/]+\/\$apply$/;
 
 /** Everything the app is built from; tests pass their own clock, ids and stores. */
 export interface AppDeps {
@@ -117,11 +123,11 @@ export function createApp(deps: AppDeps): Express {
   }));
   // CDS Hooks §Security: browser clients (the CDS Hooks sandbox, SMART apps) preflight every call.
   app.use(cors({ origin: '*', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'], exposedHeaders: ['X-Request-Id'], maxAge: 86400 }));
-  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/fhir+json', 'application/*+json'], strict: false }));
-  app.use(inputLimits());
+  // Client authentication reads only headers, so it runs before any body is buffered (issue 13, item 4).
+  const bounds = config.bounds ?? loadRequestBounds({});
   if (deps.clients && deps.clients.length > 0) {
     // CDS Hooks 2.0 §Trusting CDS Clients: discovery, invocation and feedback all carry the client's JWT.
-    app.use('/cds-services', requireCdsClient({
+    const clientAuth = requireCdsClient({
       publicUrl: config.publicUrl ?? '',
       clients: new Map(deps.clients.map((c) => [c.iss, c])),
       keySets: deps.keySets ?? new KeySets({ timeoutMs: 2000, maxBytes: 256 * 1024, maxAgeMs: 10 * 60_000, cooldownMs: 30_000 }),
@@ -131,9 +137,21 @@ export function createApp(deps: AppDeps): Express {
       maxLifetimeSec: 300,
       onFailure: () => metrics.authFailures.inc(),
       ...(deps.now ? { now: deps.now } : {}),
-    }));
+    });
+    app.use('/cds-services', clientAuth);
+    app.post(APPLY_PATH, requireClientOrAdmin(config.adminToken, clientAuth));
   }
-  // strict: false so a JSON string or number body reaches the routes, which say "must be a JSON object" (it is valid JSON).
+  // Bodies are read within bounds (size, time, bytes held across requests); routes no client authentication guards
+  // take PUBLIC_MAX_BODY_BYTES at most. strict: false semantics: a JSON string or number body reaches the routes,
+  // which say "must be a JSON object" (it is valid JSON).
+  const publicMax = Math.min(bounds.publicMaxBodyBytes, config.maxBodyBytes);
+  app.use(jsonBody({
+    types: ['application/json', 'application/fhir+json', 'application/*+json'],
+    maxBytes: (req) => (req.path.startsWith('/cds-services') || APPLY_PATH_PATTERN.test(req.path) ? config.maxBodyBytes : publicMax),
+    budget: new BodyBudget(bounds.maxBufferedBytes),
+    timeoutMs: bounds.bodyTimeoutMs,
+  }));
+  app.use(inputLimits());
   const template = discoveryTemplate(catalog);
   const shared = {
     knowledge,
@@ -143,6 +161,7 @@ export function createApp(deps: AppDeps): Express {
     now: deps.now ?? (() => new Date()),
     newId: deps.newId ?? randomUUID,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    limits: { maxDecisions: bounds.maxDecisionsPerCall, maxCoverages: bounds.maxCoveragesPerCall, maxAnswerBytes: bounds.maxAnswerBytes },
   };
   const assertions = deps.assertions ?? new MemoryAssertionStore();
   app.use(cdsRouter({
@@ -162,6 +181,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(smartRouter({
     assertions, clientId: config.smartClientId, payerName: knowledge.payer.name ?? 'Health plan',
     launchTargets: deps.clients?.length ? [...targetsByIss.values()].flat() : config.fhirServerAllowlist, production: config.production,
+    apply: { handler: applyHandler(shared), perMinute: bounds.smartApplyPerMinute },
     match: (orders) => governingPolicies(catalog, orders, now(), config.allowDraft)
       .map(({ order, policy }) => ({ order: order.reference, planDefinition: policy.policy.resource.id ?? '', title: policy.policy.resource.title ?? '' })),
   }));

@@ -56,6 +56,39 @@ export interface AppConfig {
   memberHashKey?: string;
   /** Durability and database bounds (README "Running it as a payer"); defaults when absent. */
   storage?: StorageSettings;
+  /** Bounds on request bodies and on the work one call may cause (README "Security"); defaults when absent. */
+  bounds?: RequestBounds;
+}
+
+/** How much one request may make the service read, hold and do (issue 13, items 3 and 4). */
+export interface RequestBounds {
+  /** BODY_TIMEOUT_MS — longest wait for a request body once reading starts; slower → 408 and the connection closed (default 10000). */
+  bodyTimeoutMs: number;
+  /** MAX_BUFFERED_BYTES — request-body bytes held at once across all requests, until each is answered; beyond → 503 + Retry-After (default 64 MiB). */
+  maxBufferedBytes: number;
+  /** PUBLIC_MAX_BODY_BYTES — the largest body on routes no client authentication guards (POST $expand, /smart/api) (default 256 KiB). */
+  publicMaxBodyBytes: number;
+  /** MAX_DECISIONS_PER_CALL — orders × Coverages × governing rules one call may decide; more → 413 (default 5000). */
+  maxDecisionsPerCall: number;
+  /** MAX_COVERAGES_PER_CALL — active Coverages one call considers; more → 422 (default 50). */
+  maxCoveragesPerCall: number;
+  /** MAX_ANSWER_BYTES — the largest answer a hook call or $apply may produce; larger → 413 (default 16 MiB). */
+  maxAnswerBytes: number;
+  /** SMART_APPLY_PER_MINUTE — the details app's $apply (/smart/api/apply) per client address and minute; more → 429 (default 120). */
+  smartApplyPerMinute: number;
+}
+
+/** The request bounds from the environment (defaults for each one unset). */
+export function loadRequestBounds(env: NodeJS.ProcessEnv = process.env): RequestBounds {
+  return {
+    bodyTimeoutMs: int(env, 'BODY_TIMEOUT_MS', 10_000, 100, 300_000),
+    maxBufferedBytes: int(env, 'MAX_BUFFERED_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
+    publicMaxBodyBytes: int(env, 'PUBLIC_MAX_BODY_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
+    maxDecisionsPerCall: int(env, 'MAX_DECISIONS_PER_CALL', 5_000, 1, 1_000_000),
+    maxCoveragesPerCall: int(env, 'MAX_COVERAGES_PER_CALL', 50, 1, 100_000),
+    maxAnswerBytes: int(env, 'MAX_ANSWER_BYTES', 16 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    smartApplyPerMinute: int(env, 'SMART_APPLY_PER_MINUTE', 120, 1, 100_000),
+  };
 }
 
 /** How long writes may wait, how much may wait, and the bounds on every database connection (issue 13). */
@@ -152,5 +185,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ...(env['METRICS_TOKEN'] ? { metricsToken: env['METRICS_TOKEN'] } : {}),
     ...(env['MEMBER_HASH_KEY'] ? { memberHashKey: env['MEMBER_HASH_KEY'] } : {}),
     storage: loadStorageSettings(env),
+    bounds: loadRequestBounds(env),
   };
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadConfig } from './config';
@@ -9,6 +10,9 @@ import { Metrics } from './observability/metrics';
 import { openPersistence } from './persistence';
 import { Catalog } from './engine/catalog';
 import { createApp, expressionErrorReporter } from './app';
+
+/** Longest wait for a request's headers (slowloris); the keep-alive idle time is separate (keepAliveTimeout). */
+const HEADERS_TIMEOUT_MS = 20_000;
 
 /** A running service and the way to stop it cleanly. */
 export interface RunningService {
@@ -48,9 +52,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   });
   let server: Server;
   try {
+    // Bounded request reads (issue 13): headers within 20 s, the whole request within that plus BODY_TIMEOUT_MS (the
+    // body reader answers 408 first for JSON bodies; this closes any other stalled upload), checked every second.
+    const bodyTimeoutMs = config.bounds?.bodyTimeoutMs ?? 10_000;
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.port, config.host, () => resolve(s));
+      const s = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: HEADERS_TIMEOUT_MS + bodyTimeoutMs + 1_000, connectionsCheckingInterval: 1_000 }, app);
       s.once('error', reject);
+      s.listen(config.port, config.host, () => resolve(s));
     });
   } catch (e) {
     await persistence.close();
@@ -65,7 +73,6 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;

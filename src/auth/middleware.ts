@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { HttpError } from '../http/errors';
 import { AuthError, verifyCdsToken } from './verify-token';
@@ -39,5 +40,21 @@ export function requireCdsClient(options: VerifyOptions & { publicUrl: string; o
       options.onFailure?.();
       next(err instanceof AuthError ? unauthorized(err.message) : err);
     });
+  };
+}
+
+/**
+ * PlanDefinition/$apply when CDS_CLIENTS is set: a registered client's JWT (audience: the $apply URL), or
+ * `Authorization: Bearer <ADMIN_TOKEN>` for payer staff. Checked from the header alone, before the body is read.
+ */
+export function requireClientOrAdmin(adminToken: string | undefined, client: RequestHandler): RequestHandler {
+  const expected = adminToken ? Buffer.from(`Bearer ${adminToken}`) : undefined;
+  return (req, res, next) => {
+    const given = Buffer.from(req.get('authorization') ?? '');
+    if (expected && given.length === expected.length && timingSafeEqual(given, expected)) {
+      next();
+      return;
+    }
+    client(req, res, next);
   };
 }

@@ -3,6 +3,8 @@ import type { Catalog } from '../engine/catalog';
 import { decide } from '../decision/decide';
 import type { Decision } from '../decision/decide';
 import { memberCoverage, OtherPayerError } from '../decision/member';
+import { DEFAULT_WORK_LIMITS } from '../decision/limits';
+import type { WorkLimits } from '../decision/limits';
 import type { LoadedService } from '../knowledge/knowledge-base';
 import { HttpError, badRequest } from '../http/errors';
 import { toCdsResponse } from './card-mapping';
@@ -32,6 +34,8 @@ export interface HookDeps {
    * (CDS_CLIENTS), or FHIR_SERVER_ALLOWLIST when the service runs open. Absent: no fhirServer is ever read.
    */
   fhirTargets?: (callerIss: string | undefined) => readonly TargetRule[];
+  /** Work one call may cause (MAX_DECISIONS_PER_CALL, MAX_COVERAGES_PER_CALL, MAX_ANSWER_BYTES); defaults when absent. */
+  limits?: WorkLimits;
 }
 
 /** The response plus what an audit or an appeal needs to know about it. */
@@ -77,6 +81,7 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
   });
   const { orders, callOrders } = await ordersForHook(hook, request.context, source);
   const now = deps.now();
+  const limits = deps.limits ?? DEFAULT_WORK_LIMITS;
   let result;
   try {
     result = await decide({
@@ -90,7 +95,8 @@ export async function handleHook(service: LoadedService, body: unknown, deps: Ho
         ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
       },
       variables: { context: request.context, draftOrders: callOrders, hook },
-      member: () => memberCoverage(deps.catalog.knowledge.payer, source),
+      member: () => memberCoverage(deps.catalog.knowledge.payer, source, limits.maxCoverages),
+      maxDecisions: limits.maxDecisions,
       patient: source.patientResource,
       decideCoverage: !config.disabledTypes.has('coverage-info'),
       allowDraft: deps.allowDraft,

@@ -7,6 +7,7 @@ import { HttpError, badRequest, notFound } from '../http/errors';
 import { contextOf } from '../http/request-context';
 import type { RequestContext } from '../http/request-context';
 import { sendPostJson } from '../http/send-json';
+import { DEFAULT_WORK_LIMITS, WorkLimitError } from '../decision/limits';
 import type { Metrics } from '../observability/metrics';
 import { discovery } from './discovery';
 import type { DiscoveryTemplate } from './discovery';
@@ -170,13 +171,23 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
       ctx.cardsByType = cardsByType;
       ctx.decisions = outcome.decisions.map((d) => ({ assertionId: d.assertionId, covered: d.covered }));
     }
+    // The answer is encoded and bounded (MAX_ANSWER_BYTES) before anything is stored: a refused call keeps nothing.
+    const answer = Buffer.from(JSON.stringify(outcome.response), 'utf8');
+    const maxAnswer = (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes;
+    if (answer.length > maxAnswer) {
+      if (ctx) {
+        ctx.cardsByType = {};
+        ctx.decisions = [];
+      }
+      throw new WorkLimitError(413, `The answer would be ${answer.length} bytes; at most ${maxAnswer} (MAX_ANSWER_BYTES). Send fewer orders per call.`);
+    }
     if (outcome.decisions.length > 0) {
       const decidedAt = deps.now().toISOString();
       const stored: StoredAssertion[] = outcome.decisions.map((d) => ({ ...d, serviceId: s.definition.id, hookInstance: String(body.hookInstance), decidedAt }));
       // A coverage-assertion-id is a promise to the EHR: committed, with its audit row, before the answer goes out.
       await persistDecisions(req, res, stored);
     }
-    sendPostJson(res, outcome.response);
+    sendPostJson(res, answer);
   });
 
   router.post('/cds-services/:id/feedback', resolveService, requireJson, async (req, res) => {

@@ -8,6 +8,7 @@ import { buildCoverageExtension, sameDecision } from '../engine/coverage-informa
 import type { CoverageDecision, CoverageOutcome } from '../engine/coverage-information';
 import type { CompiledPolicy } from '../engine/model';
 import { inForce } from '../knowledge/policies';
+import { WorkLimitError } from './limits';
 
 /** A decision as the payer keeps it: the CRD decision plus the policy (canonical `url|version`) that made it. */
 export interface Decision extends CoverageDecision {
@@ -44,6 +45,8 @@ export interface DecisionInput {
   resolveUrl: (url: string) => string;
   /** A knowledge expression failed (reported by policy key and path; never with patient data). */
   onExpressionError: (policy: string, path: string, error: unknown) => void;
+  /** MAX_DECISIONS_PER_CALL: orders × Coverages × governing rules; more → WorkLimitError (413) before any is decided. */
+  maxDecisions?: number;
 }
 
 export interface DecisionResult {
@@ -104,6 +107,14 @@ export async function decide(input: DecisionInput): Promise<DecisionResult> {
   const firstCoverage = outcome.kind === 'member' ? outcome.coverages[0]?.resource : undefined;
   const memberVars = { ...input.variables, ...(patient ? { patient } : {}), ...(firstCoverage ? { coverage: firstCoverage } : {}) };
 
+  // Bounded before the per-coverage work: each order in play is tested under each Coverage against its rules.
+  const maxDecisions = input.maxDecisions ?? Number.POSITIVE_INFINITY;
+  const inPlay = defaultInForce ? input.orders.length : matched.size;
+  const work = (defaultInForce ? input.orders : [...matched.keys()]).reduce((sum, o) => sum + Math.max(1, matched.get(o)?.length ?? 0) * targets.length, 0);
+  if (work > maxDecisions) {
+    throw new WorkLimitError(413, `This call would decide ${work} order × Coverage × rule combinations (${inPlay} orders, ${targets.length} Coverages); one call may decide at most ${maxDecisions} (MAX_DECISIONS_PER_CALL). Send fewer orders per call.`);
+  }
+
   const governing = new Map<OrderInScope, Array<{ target: Target; by: CatalogRule }>>();
   for (const order of input.orders) {
     const rules = (matched.get(order) ?? []).slice().sort(compare);
@@ -116,7 +127,10 @@ export async function decide(input: DecisionInput): Promise<DecisionResult> {
         const rule = defaultInForce.rules.find((r) => r.rule.hooks.has(input.hook) && r.appliesTo(order.resource, vars) && holds({ policy: defaultInForce, rule: r }));
         if (rule) by = { policy: defaultInForce, rule };
       }
-      if (by) governing.set(order, [...(governing.get(order) ?? []), { target, by }]);
+      if (!by) continue;
+      const list = governing.get(order);
+      if (list) list.push({ target, by });
+      else governing.set(order, [{ target, by }]);
     }
   }
 
@@ -161,20 +175,21 @@ export async function decide(input: DecisionInput): Promise<DecisionResult> {
     }
   }
 
-  const byPolicy = new Map<CompiledPolicy, Map<CatalogRule['rule'], OrderInScope[]>>();
+  // Sets, not arrays searched with includes(): linear in orders × Coverages (issue 13).
+  const byPolicy = new Map<CompiledPolicy, Map<CatalogRule['rule'], Set<OrderInScope>>>();
   for (const [order, list] of governing) {
     for (const { by } of list) {
       if (by.policy.policy.role === 'default') continue;
       let rules = byPolicy.get(by.policy);
-      if (!rules) byPolicy.set(by.policy, (rules = new Map<CatalogRule['rule'], OrderInScope[]>()));
-      const orders = rules.get(by.rule) ?? [];
-      if (!orders.includes(order)) orders.push(order);
-      rules.set(by.rule, orders);
+      if (!rules) byPolicy.set(by.policy, (rules = new Map<CatalogRule['rule'], Set<OrderInScope>>()));
+      const orders = rules.get(by.rule);
+      if (orders) orders.add(order);
+      else rules.set(by.rule, new Set([order]));
     }
   }
   const applications: DecisionResult['applications'] = [];
   for (const [policy, rules] of byPolicy) {
-    const list: RuleApplication[] = [...rules].map(([rule, orders]) => ({ rule, orders }));
+    const list: RuleApplication[] = [...rules].map(([rule, orders]) => ({ rule, orders: [...orders] }));
     applications.push({
       policy,
       requestGroup: applyCards({

@@ -1,5 +1,6 @@
 import type { CoverageOutcome } from '../engine/coverage-information';
 import type { PayerIdentity } from '../knowledge/payer';
+import { WorkLimitError } from './limits';
 
 /** A piece of the member's data as the call could get it: the resource, "no data", or why it could not be had. */
 export type MemberData =
@@ -99,9 +100,10 @@ function coveragesIn(resource: Resource): Resource[] {
  *   ones → no-active-coverage; data that could not be read → technical (not-covered / indeterminate, HTTP 200);
  * - active Coverages identified as this payer's decide; when none is, Coverages whose payor is not identified
  *   (named only in text, or by an identifier that does not say which payer) are taken as this payer's — the EHR
- *   chose to ask it; only other payers' Coverages → OtherPayerError (HTTP 400, hook-13).
+ *   chose to ask it; only other payers' Coverages → OtherPayerError (HTTP 400, hook-13);
+ * - more than `maxCoverages` active Coverages → WorkLimitError (HTTP 422): none is attributed or decided.
  */
-export async function memberCoverage(us: PayerIdentity, source: MemberDataSource): Promise<CoverageOutcome> {
+export async function memberCoverage(us: PayerIdentity, source: MemberDataSource, maxCoverages = Number.POSITIVE_INFINITY): Promise<CoverageOutcome> {
   const patient = await source.patient();
   if (patient?.status === 'absent') return { kind: 'no-member-found', text: 'The EHR reports no record of this patient; no member found for this plan.' };
   const coverage = await source.coverage();
@@ -110,6 +112,10 @@ export async function memberCoverage(us: PayerIdentity, source: MemberDataSource
   if (all.length === 0) return { kind: 'coverage-not-found', text: 'No coverage for this patient was found for this plan.' };
   const active = all.filter((c) => c['status'] === undefined || c['status'] === 'active');
   if (active.length === 0) return { kind: 'no-active-coverage', text: 'The patient has no active coverage with this plan.' };
+  // Each active Coverage is attributed (perhaps by reading its payor) and decided under: bounded before any of it.
+  if (active.length > maxCoverages) {
+    throw new WorkLimitError(422, `The call carries ${active.length} active Coverages for the patient; this service considers at most ${maxCoverages} per call (MAX_COVERAGES_PER_CALL). Send the patient's own active coverage.`, ['prefetch.coverage']);
+  }
   const bundle = coverage.status === 'ok' && coverage.resource.resourceType === 'Bundle' ? coverage.resource : undefined;
   const ours: Resource[] = [];
   const unidentified: Resource[] = [];

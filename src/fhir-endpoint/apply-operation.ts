@@ -5,6 +5,8 @@ import type { CompiledPolicy } from '../engine/model';
 import { decide } from '../decision/decide';
 import type { DecisionResult } from '../decision/decide';
 import { memberCoverage, OtherPayerError } from '../decision/member';
+import { DEFAULT_WORK_LIMITS } from '../decision/limits';
+import type { WorkLimits } from '../decision/limits';
 import { isDecidable } from '../decision/scope';
 import { ACTION_TYPE_SYSTEM, CARD_TYPE_SYSTEM, EXT_ASSOCIATED_RESOURCE } from '../fhir/constants';
 import { HttpError, badRequest } from '../http/errors';
@@ -18,6 +20,7 @@ export interface ApplyOperationDeps {
   newId: () => string;
   resolveUrl: (url: string) => string;
   onExpressionError: (policy: string, path: string, error: unknown) => void;
+  limits?: WorkLimits;
 }
 
 const REFERENCE = /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
@@ -99,6 +102,7 @@ export async function applyOperation(policy: CompiledPolicy, body: unknown, deps
   const patientId = subject.slice('Patient/'.length);
   const context = { patientId, userId: practitioner, ...(encounter ? { encounterId: encounter.replace(/^Encounter\//, '') } : {}) };
   const now = deps.now();
+  const limits = deps.limits ?? DEFAULT_WORK_LIMITS;
   try {
     const result = await decide({
       catalog: deps.catalog,
@@ -112,7 +116,8 @@ export async function applyOperation(policy: CompiledPolicy, body: unknown, deps
         patient: () => Promise.resolve(undefined),
         coverage: () => Promise.resolve({ status: 'ok', resource: { resourceType: 'Bundle', entry: coverages.map((resource) => ({ resource })) } }),
         read: () => Promise.resolve({ status: 'absent' }),
-      }),
+      }, limits.maxCoverages),
+      maxDecisions: limits.maxDecisions,
       decideCoverage: true,
       allowDraft: deps.allowDraft,
       only: policy,

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { ValueSet } from 'fhir/r4';
 import type { KnowledgeBase } from '../knowledge/knowledge-base';
 import { HttpError, badRequest, notFound } from '../http/errors';
@@ -7,6 +7,8 @@ import { baseUrlOf } from '../cds/routes';
 import type { Catalog } from '../engine/catalog';
 import { valueSetCodes } from '../knowledge/valueset-index';
 import { applyOperation } from './apply-operation';
+import { DEFAULT_WORK_LIMITS, WorkLimitError } from '../decision/limits';
+import type { WorkLimits } from '../decision/limits';
 import { FHIR_JSON, capabilityStatement } from './capability';
 import { KnowledgeRepository } from './repository';
 import type { StoredResource } from './repository';
@@ -20,6 +22,7 @@ export interface FhirRouterDeps {
   now: () => Date;
   newId: () => string;
   publicUrl?: string;
+  limits?: WorkLimits;
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -49,6 +52,37 @@ function expand(vs: ValueSet, now: Date): ValueSet {
   if (vs.expansion) return vs;
   const contains = valueSetCodes(vs).map((c) => ({ system: c.system, code: c.code }));
   return { ...vs, expansion: { timestamp: now.toISOString(), total: contains.length, contains } };
+}
+
+/**
+ * PlanDefinition/$apply on the PlanDefinition named by the `id` route parameter: the body is Parameters, the
+ * answer a RequestGroup. Mounted at /fhir (clients, admin) and for the details app at /smart/api/apply/{id}.
+ */
+export function applyHandler(deps: FhirRouterDeps): RequestHandler {
+  const repo = new KnowledgeRepository(deps.knowledge);
+  return async (req, res) => {
+    const param: unknown = req.params['id'];
+    const id = typeof param === 'string' ? param : '';
+    const stored = ID.test(id) ? repo.read('PlanDefinition', id) : undefined;
+    if (!stored) throw notFound(`PlanDefinition/${id.slice(0, 64)} is not known.`);
+    const policy = deps.catalog.policy(`PlanDefinition/${stored.resource.id}`);
+    if (!policy) throw notFound(`PlanDefinition/${stored.resource.id} is not applicable.`);
+    if (!req.is(['application/fhir+json', 'application/json'])) throw new HttpError(415, 'not-supported', 'Send Parameters as application/fhir+json.');
+    const base = baseUrlOf(req, deps.publicUrl);
+    const requestGroup = await applyOperation(policy, req.body, {
+      catalog: deps.catalog,
+      allowDraft: deps.allowDraft,
+      now: deps.now,
+      newId: deps.newId,
+      onExpressionError: deps.onExpressionError,
+      resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
+      ...(deps.limits ? { limits: deps.limits } : {}),
+    });
+    const bytes = Buffer.from(JSON.stringify(requestGroup), 'utf8');
+    const max = (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes;
+    if (bytes.length > max) throw new WorkLimitError(413, `The answer would be ${bytes.length} bytes; at most ${max} (MAX_ANSWER_BYTES). Send fewer orders or codings.`);
+    res.status(200).type(FHIR_JSON).send(bytes);
+  };
 }
 
 /**
@@ -130,22 +164,7 @@ export function fhirRouter(deps: FhirRouterDeps): Router {
     send(res, 200, expand(stored.resource as unknown as ValueSet, deps.now()));
   });
 
-  router.post('/fhir/PlanDefinition/:id/\\$apply', async (req, res) => {
-    const stored = readOf('PlanDefinition', req.params['id'] ?? '');
-    const policy = deps.catalog.policy(`PlanDefinition/${stored.resource.id}`);
-    if (!policy) throw notFound(`PlanDefinition/${stored.resource.id} is not applicable.`);
-    if (!req.is(['application/fhir+json', 'application/json'])) throw new HttpError(415, 'not-supported', 'Send Parameters as application/fhir+json.');
-    const base = baseUrlOf(req, deps.publicUrl);
-    const requestGroup = await applyOperation(policy, req.body, {
-      catalog: deps.catalog,
-      allowDraft: deps.allowDraft,
-      now: deps.now,
-      newId: deps.newId,
-      onExpressionError: deps.onExpressionError,
-      resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
-    });
-    send(res, 200, requestGroup);
-  });
+  router.post('/fhir/PlanDefinition/:id/\\$apply', applyHandler(deps));
 
   // Read-only: every write interaction is 405 (FHIR R4 http.html: not allowed on this endpoint).
   router.all('/fhir{/*segments}', (req, _res, next) => {

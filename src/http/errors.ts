@@ -2,6 +2,7 @@ import type { OperationOutcome } from 'fhir/r4';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { StorageTooLargeError, asStorageUnavailable } from '../storage/unavailable';
+import { WorkLimitError } from '../decision/limits';
 
 /** FHIR issue-type codes this service uses (http://hl7.org/fhir/issue-type). */
 export type IssueCode = 'invalid' | 'structure' | 'required' | 'value' | 'not-found' | 'not-supported' | 'too-costly'
@@ -75,11 +76,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const storage = err instanceof HttpError ? undefined : fromStorage(err);
     // Logged without the request: the reason and the driver's code are enough to act on.
     if (storage) logger.warn({ method: req.method, path: req.path, status: storage.status, err: (err as Error).message, code: (err as { code?: unknown }).code }, 'storage could not serve the request');
-    const known = err instanceof HttpError ? err : storage ?? fromBodyParser(err as { type?: string });
+    const limit = err instanceof WorkLimitError ? new HttpError(err.status, err.status === 413 ? 'too-costly' : 'business-rule', err.message, err.expression) : undefined;
+    const known = err instanceof HttpError ? err : storage ?? limit ?? fromBodyParser(err as { type?: string });
     if (res.headersSent) {
       res.destroy();
       return;
     }
+    // Refused before its body arrived (401 before reading, 413 by Content-Length…): close rather than read the rest.
+    if (!req.complete) res.setHeader('Connection', 'close');
     if (known) {
       if (known.headers) res.set(known.headers);
       res.status(known.status).type('application/fhir+json').json(operationOutcome('error', known.issueCode, known.message, known.expression));

@@ -35,14 +35,17 @@ export const read = (type: string, id: string): Promise<Json> => getJson<Json>(`
 
 export const expandUrl = (url: string): Promise<Json> => getJson<Json>(`/fhir/ValueSet/$expand?url=${encodeURIComponent(url)}`);
 
-/** PlanDefinition/$apply: the same engine as the cards, for this order and coverage. */
+/**
+ * PlanDefinition/$apply: the same engine as the cards, for this order and coverage. Through the app's own route
+ * (/smart/api/apply): /fhir/…/$apply needs a CDS client's JWT when the service authenticates its clients.
+ */
 export function apply(planId: string, subject: string, data: Json[], practitioner?: string): Promise<Json> {
   const parameter: Json[] = [
     { name: 'subject', valueString: subject },
     { name: 'data', resource: { resourceType: 'Bundle', type: 'collection', entry: data.map((resource) => ({ resource })) } },
   ];
   if (practitioner && /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(practitioner)) parameter.push({ name: 'practitioner', valueString: practitioner });
-  return getJson<Json>(`/fhir/PlanDefinition/${encodeURIComponent(planId)}/$apply`, {
+  return getJson<Json>(`/smart/api/apply/${encodeURIComponent(planId)}`, {
     method: 'POST',
     headers: { 'content-type': 'application/fhir+json' },
     body: JSON.stringify({ resourceType: 'Parameters', parameter }),

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Router } from 'express';
+import type { RequestHandler } from 'express';
+import { rateLimit } from '../http/rate-limit';
 import type { AssertionStore } from '../cds/assertion-store';
 import type { OrderInScope } from '../engine/apply';
 import { badRequest, HttpError, notFound } from '../http/errors';
@@ -25,6 +27,11 @@ export interface SmartRouterDeps {
   launchTargets?: readonly TargetRule[];
   /** NODE_ENV=production: https only. */
   production?: boolean;
+  /**
+   * PlanDefinition/$apply for the app (POST /smart/api/apply/{id}): the app holds the EHR's token, not one of this
+   * service, so this route is open, and bounded instead: PUBLIC_MAX_BODY_BYTES and a per-address rate.
+   */
+  apply?: { handler: RequestHandler; perMinute: number };
 }
 
 /** Scopes the app asks for (smart.md): launch context, identity, the reads it needs, and create for the alternatives. */
@@ -114,6 +121,7 @@ export function smartRouter(deps: SmartRouterDeps): Router {
     });
     res.json({ matches: deps.match(scoped) });
   });
+  if (deps.apply) router.post('/smart/api/apply/:id', rateLimit({ perMinute: deps.apply.perMinute }), deps.apply.handler);
   return router;
 }
 
