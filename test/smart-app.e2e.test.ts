@@ -270,6 +270,18 @@ describeWithBrowser('SMART details app in Chromium', () => {
     });
   });
 
+  it('n) an EHR that passes appContext as a parsed JSON object, not a string: the same order, decision and assertion id', async () => {
+    const parsed = JSON.parse(smartLink.appContext!) as Record<string, unknown>;
+    const page = await launchToDecision({ patient: 'p1', appContext: parsed });
+    await screenshotCase(page, 'app-context-object', async () => {
+      expect(await text(page, '[data-testid=assertion-id]')).toBe(assertionId);
+      expect(await text(page, '[data-testid=order]')).toContain('0200T');
+      const decision = await text(page, '[data-testid=decision]');
+      for (const s of ['Not covered', 'CCP.1247']) expect(decision).toContain(s);
+      expect(await page.locator('[data-testid=error]').count()).toBe(0);
+    });
+  });
+
   it('e) a redirect whose state the app did not issue is refused', async () => {
     const page = await launchToDecision({ patient: 'p1', appContext: smartLink.appContext! });
     await screenshotCase(page, 'wrong-state', async () => {

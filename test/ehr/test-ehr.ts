@@ -27,7 +27,8 @@ export interface LaunchContext {
   /** The patient in context; absent for a launch from outside a chart (the app must not search without one). */
   patient?: string;
   encounter?: string;
-  appContext?: string;
+  /** A string as CDS Hooks 2.0 passes it; an object for EHRs that hand the app the parsed JSON instead. */
+  appContext?: string | Record<string, unknown>;
   fhirContext?: Array<{ reference: string }>;
   needPatientBanner?: boolean;
 }
