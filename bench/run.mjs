@@ -88,6 +88,26 @@ async function main() {
   const { privateJwk, clientsFile } = await ensureDevClient(join(WORK, 'dev-client'));
   state.clientsFile = clientsFile;
   state.minter = new TokenMinter(privateJwk, DEV_ISSUER);
+  // The loopback EHR FHIR server of the prefetch-miss scenario, started first: the bench client registers it as
+  // its own fhirServer (CDS_CLIENTS `fhirServers`), as an EHR must for the service to read from it (README Security).
+  let fhirHits = 0;
+  const fhir = createServer((req, res) => {
+    fhirHits++;
+    setTimeout(() => {
+      if (req.url?.startsWith('/fhir/Coverage?')) {
+        res.writeHead(200, { 'content-type': 'application/fhir+json' });
+        res.end(JSON.stringify(coverageBundle()));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/fhir+json' });
+        res.end('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}');
+      }
+    }, FHIR_DELAY_MS);
+  });
+  fhir.keepAliveTimeout = 65_000;
+  await new Promise((r) => fhir.listen(0, '127.0.0.1', r));
+  const fhirUrl = `http://127.0.0.1:${fhir.address().port}/fhir`;
+  const clients = JSON.parse(readFileSync(clientsFile, 'utf8'));
+  writeFileSync(clientsFile, `${JSON.stringify(clients.map((c) => ({ ...c, fhirServers: [fhirUrl] })), null, 2)}\n`);
 
   const bodies = {
     sign: Buffer.from(JSON.stringify(orderSignBody())),
@@ -266,22 +286,6 @@ async function main() {
 
   // ---- prefetch miss -----------------------------------------------------------------------------------------
   log(`\nprefetch miss (coverage not prefetched; loopback FHIR server answers after ${FHIR_DELAY_MS} ms; auth on, ${P.missConnections} connections) [${elapsed()}]`);
-  let fhirHits = 0;
-  const fhir = createServer((req, res) => {
-    fhirHits++;
-    setTimeout(() => {
-      if (req.url?.startsWith('/fhir/Coverage?')) {
-        res.writeHead(200, { 'content-type': 'application/fhir+json' });
-        res.end(JSON.stringify(coverageBundle()));
-      } else {
-        res.writeHead(404, { 'content-type': 'application/fhir+json' });
-        res.end('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}');
-      }
-    }, FHIR_DELAY_MS);
-  });
-  fhir.keepAliveTimeout = 65_000;
-  await new Promise((r) => fhir.listen(0, '127.0.0.1', r));
-  const fhirUrl = `http://127.0.0.1:${fhir.address().port}/fhir`;
   const missBody = Buffer.from(JSON.stringify(orderSignBody({
     prefetch: { patient: patient() }, fhirServer: fhirUrl,
     extra: { fhirAuthorization: { access_token: 'bench-ehr-access-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/Coverage.read', subject: 'cds-service' } },
