@@ -230,6 +230,8 @@ export async function startService({ auth, logLevel = 'warn', dataDir, label, no
     PORT: String(port), HOST: '127.0.0.1', CDS_PUBLIC_URL: url, DATA_DIR: dataDir, LOG_LEVEL: logLevel,
     ...(auth ? { CDS_CLIENTS: state.clientsFile } : { CDS_ALLOW_UNAUTHENTICATED: 'true' }),
     ...(DB_URL ? { DATABASE_URL: DB_URL, MEMBER_HASH_KEY: 'bench-member-hash-key-0123456789abcdef' } : {}),
+    // The loopback EHR's FHIR server is https (production reads no other); its certificate is trusted like a CA.
+    ...(state.extraCaFile ? { NODE_EXTRA_CA_CERTS: state.extraCaFile } : {}),
     ...extraEnv,
   };
   const logFile = join(state.work, `${label}.log`);

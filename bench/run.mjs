@@ -10,7 +10,7 @@
 // CPU pinning (service on CPU 0, load generator on CPU 1).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,8 +90,13 @@ async function main() {
   state.minter = new TokenMinter(privateJwk, DEV_ISSUER);
   // The loopback EHR FHIR server of the prefetch-miss scenario, started first: the bench client registers it as
   // its own fhirServer (CDS_CLIENTS `fhirServers`), as an EHR must for the service to read from it (README Security).
+  // Over https, as production requires: a certificate made by scripts/dev-cert.sh, trusted by the service through
+  // NODE_EXTRA_CA_CERTS (bench/lib.mjs startService).
+  const tlsDir = join(WORK, 'fhir-tls');
+  execFileSync('sh', [join(ROOT, 'scripts/dev-cert.sh'), tlsDir], { stdio: 'ignore' });
+  state.extraCaFile = join(tlsDir, 'tls.crt');
   let fhirHits = 0;
-  const fhir = createServer((req, res) => {
+  const fhir = createHttpsServer({ cert: readFileSync(join(tlsDir, 'tls.crt')), key: readFileSync(join(tlsDir, 'tls.key')) }, (req, res) => {
     fhirHits++;
     setTimeout(() => {
       if (req.url?.startsWith('/fhir/Coverage?')) {
@@ -105,7 +110,7 @@ async function main() {
   });
   fhir.keepAliveTimeout = 65_000;
   await new Promise((r) => fhir.listen(0, '127.0.0.1', r));
-  const fhirUrl = `http://127.0.0.1:${fhir.address().port}/fhir`;
+  const fhirUrl = `https://127.0.0.1:${fhir.address().port}/fhir`;
   const clients = JSON.parse(readFileSync(clientsFile, 'utf8'));
   writeFileSync(clientsFile, `${JSON.stringify(clients.map((c) => ({ ...c, fhirServers: [fhirUrl] })), null, 2)}\n`);
 
