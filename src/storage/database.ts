@@ -87,3 +87,34 @@ export function recordingQueryable(into: Statement[]): Queryable {
     },
   };
 }
+
+/** PostgreSQL's limit on the parameters of one statement (the extended protocol counts them in 16 bits). */
+const MAX_PARAMETERS = 65_535;
+
+/**
+ * A write batch as **one** statement, when it can be: its INSERTs become the parts of one data-modifying `WITH`,
+ * parameters renumbered. One statement needs no BEGIN/COMMIT: autocommit makes it atomic, all or nothing, as the
+ * transaction was. Why: each statement costs the embedded PostgreSQL ~0.5–0.9 ms of its own (BENCHMARKS.md,
+ * round two), so a group commit of BEGIN, two INSERTs and COMMIT becomes one; on PostgreSQL it saves three round
+ * trips. Undefined when the batch cannot be merged (not only INSERTs, or too many parameters): run it in a
+ * transaction then. The writers' SQL uses `$n` only as placeholders (sql-values.ts), never inside literals.
+ */
+export function asOneStatement(statements: readonly Statement[]): Statement | undefined {
+  if (statements.length === 1) return statements[0];
+  if (statements.length === 0) return undefined;
+  let total = 0;
+  for (const st of statements) {
+    if (!/^\s*INSERT\s/i.test(st.sql) || st.sql.includes(';')) return undefined;
+    total += st.params.length;
+  }
+  if (total > MAX_PARAMETERS) return undefined;
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const st of statements) {
+    const offset = params.length;
+    parts.push(offset === 0 ? st.sql : st.sql.replace(/\$(\d+)/g, (_m, n: string) => `$${Number(n) + offset}`));
+    params.push(...st.params);
+  }
+  const last = parts.pop() ?? '';
+  return { sql: `WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(', ')} ${last}`, params };
+}

@@ -1,4 +1,5 @@
 import type { Database, Queryable, QueryResult, Statement } from './database';
+import { asOneStatement } from './database';
 
 /**
  * A Database whose opening is still under way: every call waits for it. The service listens (and answers
@@ -43,6 +44,12 @@ export class DeferredDatabase implements Database {
   async writeBatch(statements: readonly Statement[]): Promise<void> {
     const db = this.db ?? (await this.opened);
     if (db.writeBatch) return db.writeBatch(statements);
+    // PostgreSQL: one merged statement is one round trip, atomic under autocommit; else a transaction.
+    const one = asOneStatement(statements);
+    if (one) {
+      await db.query(one.sql, one.params);
+      return;
+    }
     await db.transaction(async (tx) => {
       for (const st of statements) await tx.query(st.sql, st.params);
     });

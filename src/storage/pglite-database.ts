@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Database, QueryResult, Queryable, Statement } from './database';
+import { asOneStatement } from './database';
 import { lockDataDir } from './data-dir-lock';
 import type { Reply, Request, SerializedError } from './pglite-protocol';
 
@@ -170,7 +171,10 @@ export function databaseOver(channel: WorkerChannel, release: () => void): Datab
     },
     async writeBatch(statements: readonly Statement[]): Promise<void> {
       if (statements.length === 0) return;
-      await channel.send({ op: 'batch', statements: statements.map((st) => ({ sql: st.sql, params: [...st.params] })) });
+      // One statement is atomic on its own (autocommit): no BEGIN/COMMIT, each of which PGlite runs as a statement.
+      const one = asOneStatement(statements);
+      if (one) await channel.send({ op: 'query', sql: one.sql, params: [...one.params] });
+      else await channel.send({ op: 'batch', statements: statements.map((st) => ({ sql: st.sql, params: [...st.params] })) });
     },
     async ping(): Promise<void> {
       await outside.query('SELECT 1');

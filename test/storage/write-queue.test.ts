@@ -3,7 +3,7 @@ import type { Database, QueryResult, Queryable } from '../../src/storage/databas
 import { WriteQueue } from '../../src/storage/write-queue';
 import type { TableWriter } from '../../src/storage/write-queue';
 import { SqlAuditSink } from '../../src/storage/audit';
-import { isPermanentError } from '../../src/storage/database';
+import { asOneStatement, isPermanentError } from '../../src/storage/database';
 import { openPostgres } from '../../src/storage/pg-database';
 import type { AuditRecord } from '../../src/storage/audit';
 import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll, waitFor } from './backends';
@@ -407,4 +407,49 @@ describe.each(BACKENDS)('WriteQueue group commit on %s (durable before acknowled
     await expect(waiting).rejects.toMatchObject({ reason: 'closing' });
     await expect(q.submit(IDS, ['s-3'])).rejects.toMatchObject({ reason: 'closing' });
   });
+});
+
+describe('asOneStatement: a write batch as one atomic statement', () => {
+  it('merges INSERTs into one data-modifying WITH, renumbering the parameters of each part', () => {
+    expect(asOneStatement([
+      { sql: 'INSERT INTO a (x, y) VALUES ($1::text, $2::int), ($3::text, $4::int)', params: ['p', 1, 'q', 2] },
+      { sql: 'INSERT INTO b (z) VALUES ($1::text) ON CONFLICT (z) DO NOTHING', params: ['r'] },
+      { sql: 'INSERT INTO c (w) VALUES ($1), ($2)', params: [10, 11] },
+    ])).toEqual({
+      sql: 'WITH w0 AS (INSERT INTO a (x, y) VALUES ($1::text, $2::int), ($3::text, $4::int)), w1 AS (INSERT INTO b (z) VALUES ($5::text) ON CONFLICT (z) DO NOTHING) INSERT INTO c (w) VALUES ($6), ($7)',
+      params: ['p', 1, 'q', 2, 'r', 10, 11],
+    });
+  });
+
+  it('keeps a single statement as it is, and refuses what it cannot merge (not INSERT, several statements in one, over 65,535 parameters)', () => {
+    const one = { sql: 'INSERT INTO a VALUES ($1)', params: [1] };
+    expect(asOneStatement([one])).toBe(one);
+    expect(asOneStatement([])).toBeUndefined();
+    expect(asOneStatement([one, { sql: 'UPDATE a SET x = $1', params: [2] }])).toBeUndefined();
+    expect(asOneStatement([one, { sql: 'INSERT INTO a VALUES ($1); DELETE FROM a', params: [2] }])).toBeUndefined();
+    expect(asOneStatement([{ sql: 'INSERT INTO a VALUES ($1)', params: new Array(40_000).fill(0) }, { sql: 'INSERT INTO b VALUES ($1)', params: new Array(30_000).fill(0) }])).toBeUndefined();
+  });
+
+  it.each(BACKENDS)('on %s, the merged statement stores every table\'s rows, and a failing part stores none of them', async (backendName) => {
+    const backend = await testBackend(backendName, 'merged');
+    const db = await backend.open();
+    try {
+      await truncateAll(db);
+      const ok = asOneStatement([
+        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j1', '2030-01-01T00:00:00Z'] },
+        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j2', '2030-01-01T00:00:00Z'] },
+      ])!;
+      await db.query(ok.sql, ok.params);
+      const bad = asOneStatement([
+        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j3', '2030-01-01T00:00:00Z'] },
+        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', null, '2030-01-01T00:00:00Z'] },
+      ])!;
+      await expect(db.query(bad.sql, bad.params)).rejects.toMatchObject({ code: '23502' });
+      const { rows } = await db.query<{ jti: string }>('SELECT jti FROM jti_replay ORDER BY jti');
+      expect(rows).toEqual([{ jti: 'j1' }, { jti: 'j2' }]);
+    } finally {
+      await db.close();
+      await backend.cleanup();
+    }
+  }, OPEN_TIMEOUT_MS);
 });
