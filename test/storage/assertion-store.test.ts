@@ -55,6 +55,22 @@ describe.each(BACKENDS)('SqlAssertionStore on %s', (backendName) => {
     expect(await store.get('no-such-id')).toBeUndefined();
   });
 
+  it('one call with several orders under two Coverages: each row has its own Coverage\'s hash (hashed once per member per call)', async () => {
+    await store.save([
+      assertion('a-5', { coverage: { reference: 'Coverage/c1' } }), assertion('a-6', { coverage: { reference: 'Coverage/c2' } }),
+      assertion('a-7', { coverage: { reference: 'Coverage/c1' } }), assertion('a-8', { coverage: { identifier: { system: 'urn:member', value: 'm-9' } } }),
+    ]);
+    const { rows } = await db.query<{ assertion_id: string; member_hash: string }>("SELECT assertion_id, member_hash FROM coverage_assertions WHERE assertion_id IN ('a-5', 'a-6', 'a-7', 'a-8') ORDER BY assertion_id");
+    const hash = memberHasher(KEY);
+    expect(rows).toEqual([
+      { assertion_id: 'a-5', member_hash: hash({ reference: 'Coverage/c1' }) },
+      { assertion_id: 'a-6', member_hash: hash({ reference: 'Coverage/c2' }) },
+      { assertion_id: 'a-7', member_hash: hash({ reference: 'Coverage/c1' }) },
+      { assertion_id: 'a-8', member_hash: hash({ identifier: { system: 'urn:member', value: 'm-9' } }) },
+    ]);
+    expect(new Set(rows.map((r) => r.member_hash)).size).toBe(3);
+  });
+
   it('save resolves only once the row is committed: a fresh connection reads it right after', async () => {
     await store.save([assertion('a-2', { covered: 'not-covered' })]);
     expect(queue.depth).toBe(0);
