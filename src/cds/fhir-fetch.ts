@@ -33,6 +33,12 @@ function failed(cause: string, origin: string): FhirReadResult {
   return { status: 'failed', reason: COULD_NOT_READ };
 }
 
+/** A target the caller may not name: nothing was contacted; the cause goes to the log, the caller learns only that. */
+function refused(cause: string): FhirReadResult {
+  requestContext()?.logger.warn({ fhirServerRefused: cause }, 'fhirServer refused: not contacted');
+  return { status: 'refused', reason: NOT_REGISTERED };
+}
+
 /**
  * GETs `base/relative` from the EHR's FHIR server with its bearer token, bounded in time and size, following no
  * redirects (a redirect could lead the token to another host). The token goes to `fhirServer` only when it is at or
@@ -49,10 +55,7 @@ export async function readFhir(fhirServer: string, relative: string, accessToken
       url = undefined;
     }
   }
-  if (!decision.allowed || !url || !isBelow(url, decision.url)) {
-    requestContext()?.logger.warn({ fhirServerRefused: decision.allowed ? 'outside-base' : decision.refusal }, 'fhirServer refused: not contacted');
-    return { status: 'refused', reason: NOT_REGISTERED };
-  }
+  if (!decision.allowed || !url || !isBelow(url, decision.url)) return refused(decision.allowed ? 'outside-base' : decision.refusal);
   const headers: Record<string, string> = { accept: 'application/fhir+json, application/json' };
   if (accessToken) headers['authorization'] = `Bearer ${accessToken}`;
   try {
@@ -70,10 +73,7 @@ export async function readFhir(fhirServer: string, relative: string, accessToken
     return { status: 'ok', resource: json as Record<string, unknown> & { resourceType: string } };
   } catch (e) {
     const name = (e as Error).name;
-    if (name === 'EgressRefusedError') {
-      requestContext()?.logger.warn({ fhirServerRefused: 'special-address' }, 'fhirServer refused: not contacted');
-      return { status: 'refused', reason: NOT_REGISTERED };
-    }
+    if (name === 'EgressRefusedError') return refused('special-address');
     return failed(name === 'TimeoutError' ? `no answer within ${options.timeoutMs} ms` : 'unreachable', url.origin);
   }
 }

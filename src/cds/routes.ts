@@ -7,7 +7,7 @@ import { HttpError, badRequest, notFound } from '../http/errors';
 import { contextOf } from '../http/request-context';
 import type { RequestContext } from '../http/request-context';
 import { sendPostJson } from '../http/send-json';
-import { DEFAULT_WORK_LIMITS, WorkLimitError } from '../decision/limits';
+import { DEFAULT_WORK_LIMITS, encodeAnswer } from '../decision/limits';
 import type { Metrics } from '../observability/metrics';
 import { discovery } from './discovery';
 import type { DiscoveryTemplate } from './discovery';
@@ -115,6 +115,12 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     decisionIds: (ctx?.decisions ?? []).map((d) => d.assertionId),
   });
   const timingOf = (res: Response): Timing => res.locals['auditTiming'] as Timing;
+  /** A call refused after deciding: its audit row (written on 'finish') lists no cards and no decisions, none went out. */
+  const forgetAnswer = (ctx: RequestContext | undefined): void => {
+    if (!ctx) return;
+    ctx.cardsByType = {};
+    ctx.decisions = [];
+  };
 
   /** Audits every invocation once its answer has gone out (success or failure), off the request path. */
   const auditInvocation: RequestHandler = (req, res, next) => {
@@ -145,11 +151,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     } catch (err) {
       deps.metrics?.storageWriteFailures.inc({ what: 'assertion' });
       deps.logger.warn({ err: err instanceof Error ? err.message : String(err), count: stored.length }, 'coverage assertions not committed: the call is refused, no assertion id handed out');
-      // The refusal's audit row (written on 'finish') then lists no cards and no decisions: none went out.
-      if (ctx) {
-        ctx.cardsByType = {};
-        ctx.decisions = [];
-      }
+      forgetAnswer(ctx);
       throw err;
     }
     if (ctx) ctx.auditCommitted = true;
@@ -172,14 +174,12 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
       ctx.decisions = outcome.decisions.map((d) => ({ assertionId: d.assertionId, covered: d.covered }));
     }
     // The answer is encoded and bounded (MAX_ANSWER_BYTES) before anything is stored: a refused call keeps nothing.
-    const answer = Buffer.from(JSON.stringify(outcome.response), 'utf8');
-    const maxAnswer = (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes;
-    if (answer.length > maxAnswer) {
-      if (ctx) {
-        ctx.cardsByType = {};
-        ctx.decisions = [];
-      }
-      throw new WorkLimitError(413, `The answer would be ${answer.length} bytes; at most ${maxAnswer} (MAX_ANSWER_BYTES). Send fewer orders per call.`);
+    let answer: Buffer;
+    try {
+      answer = encodeAnswer(outcome.response, (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes, 'Send fewer orders per call.');
+    } catch (err) {
+      forgetAnswer(ctx);
+      throw err;
     }
     if (outcome.decisions.length > 0) {
       const decidedAt = deps.now().toISOString();

@@ -20,3 +20,13 @@ export class WorkLimitError extends Error {
     this.name = 'WorkLimitError';
   }
 }
+
+/**
+ * The answer encoded once, as the bytes that will be sent, and bounded by MAX_ANSWER_BYTES: larger is a 413 (with
+ * `advice` on how to split the call), raised before the caller stores or sends anything.
+ */
+export function encodeAnswer(answer: unknown, maxAnswerBytes: number, advice: string): Buffer {
+  const bytes = Buffer.from(JSON.stringify(answer), 'utf8');
+  if (bytes.length > maxAnswerBytes) throw new WorkLimitError(413, `The answer would be ${bytes.length} bytes; at most ${maxAnswerBytes} (MAX_ANSWER_BYTES). ${advice}`);
+  return bytes;
+}

@@ -7,7 +7,7 @@ import { baseUrlOf } from '../cds/routes';
 import type { Catalog } from '../engine/catalog';
 import { valueSetCodes } from '../knowledge/valueset-index';
 import { applyOperation } from './apply-operation';
-import { DEFAULT_WORK_LIMITS, WorkLimitError } from '../decision/limits';
+import { DEFAULT_WORK_LIMITS, encodeAnswer } from '../decision/limits';
 import type { WorkLimits } from '../decision/limits';
 import { FHIR_JSON, capabilityStatement } from './capability';
 import { KnowledgeRepository } from './repository';
@@ -59,14 +59,13 @@ function expand(vs: ValueSet, now: Date): ValueSet {
  * answer a RequestGroup. Mounted at /fhir (clients, admin) and for the details app at /smart/api/apply/{id}.
  */
 export function applyHandler(deps: FhirRouterDeps): RequestHandler {
-  const repo = new KnowledgeRepository(deps.knowledge);
   return async (req, res) => {
     const param: unknown = req.params['id'];
     const id = typeof param === 'string' ? param : '';
-    const stored = ID.test(id) ? repo.read('PlanDefinition', id) : undefined;
-    if (!stored) throw notFound(`PlanDefinition/${id.slice(0, 64)} is not known.`);
-    const policy = deps.catalog.policy(`PlanDefinition/${stored.resource.id}`);
-    if (!policy) throw notFound(`PlanDefinition/${stored.resource.id} is not applicable.`);
+    // The loaded knowledge itself, keyed `Type/id` (no repository of its own: the endpoint's is built once, in fhirRouter).
+    if (!ID.test(id) || !deps.knowledge.resources.has(`PlanDefinition/${id}`)) throw notFound(`PlanDefinition/${id.slice(0, 64)} is not known.`);
+    const policy = deps.catalog.policy(`PlanDefinition/${id}`);
+    if (!policy) throw notFound(`PlanDefinition/${id} is not applicable.`);
     if (!req.is(['application/fhir+json', 'application/json'])) throw new HttpError(415, 'not-supported', 'Send Parameters as application/fhir+json.');
     const base = baseUrlOf(req, deps.publicUrl);
     const requestGroup = await applyOperation(policy, req.body, {
@@ -78,10 +77,7 @@ export function applyHandler(deps: FhirRouterDeps): RequestHandler {
       resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
       ...(deps.limits ? { limits: deps.limits } : {}),
     });
-    const bytes = Buffer.from(JSON.stringify(requestGroup), 'utf8');
-    const max = (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes;
-    if (bytes.length > max) throw new WorkLimitError(413, `The answer would be ${bytes.length} bytes; at most ${max} (MAX_ANSWER_BYTES). Send fewer orders or codings.`);
-    res.status(200).type(FHIR_JSON).send(bytes);
+    res.status(200).type(FHIR_JSON).send(encodeAnswer(requestGroup, (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes, 'Send fewer orders or codings.'));
   };
 }
 
