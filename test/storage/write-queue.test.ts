@@ -212,6 +212,21 @@ describe.each(BACKENDS)('WriteQueue on %s', (backendName) => {
     expect(rows[0]).toMatchObject({ decision_ids: ['d-0'], cards_by_type: { 'coverage-information': 1 }, latency_ms: 12.5 });
   });
 
+  it('the merged statement (asOneStatement) stores every part\'s rows, and a failing part stores none of them', async () => {
+    const ok = asOneStatement([
+      { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j1', '2030-01-01T00:00:00Z'] },
+      { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j2', '2030-01-01T00:00:00Z'] },
+    ])!;
+    await db.query(ok.sql, ok.params);
+    const bad = asOneStatement([
+      { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j3', '2030-01-01T00:00:00Z'] },
+      { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', null, '2030-01-01T00:00:00Z'] },
+    ])!;
+    await expect(db.query(bad.sql, bad.params)).rejects.toMatchObject({ code: '23502' });
+    const { rows } = await db.query<{ jti: string }>('SELECT jti FROM jti_replay ORDER BY jti');
+    expect(rows).toEqual([{ jti: 'j1' }, { jti: 'j2' }]);
+  });
+
   it('a batch is one transaction: a row the database rejects rolls back its batch, then only that row is discarded', async () => {
     // Two tables in one batch, the second statement failing (hook_instance NOT NULL): nothing of the first attempt
     // may remain, and the retry one row at a time keeps every good row exactly once.
@@ -430,26 +445,4 @@ describe('asOneStatement: a write batch as one atomic statement', () => {
     expect(asOneStatement([{ sql: 'INSERT INTO a VALUES ($1)', params: new Array(40_000).fill(0) }, { sql: 'INSERT INTO b VALUES ($1)', params: new Array(30_000).fill(0) }])).toBeUndefined();
   });
 
-  it.each(BACKENDS)('on %s, the merged statement stores every table\'s rows, and a failing part stores none of them', async (backendName) => {
-    const backend = await testBackend(backendName, 'merged');
-    const db = await backend.open();
-    try {
-      await truncateAll(db);
-      const ok = asOneStatement([
-        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j1', '2030-01-01T00:00:00Z'] },
-        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j2', '2030-01-01T00:00:00Z'] },
-      ])!;
-      await db.query(ok.sql, ok.params);
-      const bad = asOneStatement([
-        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', 'j3', '2030-01-01T00:00:00Z'] },
-        { sql: `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ($1, $2, $3::timestamptz)`, params: ['iss', null, '2030-01-01T00:00:00Z'] },
-      ])!;
-      await expect(db.query(bad.sql, bad.params)).rejects.toMatchObject({ code: '23502' });
-      const { rows } = await db.query<{ jti: string }>('SELECT jti FROM jti_replay ORDER BY jti');
-      expect(rows).toEqual([{ jti: 'j1' }, { jti: 'j2' }]);
-    } finally {
-      await db.close();
-      await backend.cleanup();
-    }
-  }, OPEN_TIMEOUT_MS);
 });
