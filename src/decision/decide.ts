@@ -168,9 +168,10 @@ export async function decide(input: DecisionInput): Promise<DecisionResult> {
       if (fresh.length === 0) continue;
       // Only this payer's extensions for the coverages it re-decided change (CRD resp-37); the rest stay as sent.
       const replaced = new Set(fresh.map(referenceOf));
-      const resource = structuredClone(order.resource);
-      const kept = (Array.isArray(resource['extension']) ? resource['extension'] as Extension[] : []).filter((e) => !(e?.url === COVERAGE_INFORMATION_URL && replaced.has(referenceOf(e))));
-      resource['extension'] = [...kept, ...fresh];
+      // A shallow copy with its own extension list: the order's other elements are the request's, shared, not
+      // cloned (nothing downstream changes them; they are serialized into the answer as sent).
+      const kept = (Array.isArray(order.resource['extension']) ? order.resource['extension'] as Extension[] : []).filter((e) => !(e?.url === COVERAGE_INFORMATION_URL && replaced.has(referenceOf(e))));
+      const resource = { ...order.resource, extension: [...kept, ...fresh] };
       updates.push({ order, resource });
     }
   }

@@ -52,6 +52,37 @@ function fromTemplate(sub: Extension, resolveUrl: (url: string) => string): Exte
   return copy;
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The template's sub-extensions as decisions state them, resolved once per template and base URL and shared by every
+ * decision made under them (they used to be cloned per order and Coverage). Frozen: an answer or a stored decision
+ * that tried to change a shared copy would throw, not leak into the next call. Bases are few (CDS_PUBLIC_URL or a
+ * trusted Host); past MAX_BASES_PER_TEMPLATE a template is resolved per call instead of cached.
+ */
+const MAX_BASES_PER_TEMPLATE = 16;
+const resolvedTemplates = new WeakMap<Extension, Map<string, readonly Extension[]>>();
+
+function templateSubs(template: Extension | undefined, resolveUrl: (url: string) => string): readonly Extension[] {
+  if (!template?.extension) return [];
+  const resolve = (): Extension[] => deepFreeze(template.extension!.filter((e) => !PER_DECISION.has(e.url)).map((s) => fromTemplate(s, resolveUrl)));
+  // What relative links resolve against, read through the resolver itself (it is a function of the base only).
+  const base = resolveUrl('/');
+  let byBase = resolvedTemplates.get(template);
+  if (!byBase) resolvedTemplates.set(template, (byBase = new Map<string, readonly Extension[]>()));
+  const cached = byBase.get(base);
+  if (cached) return cached;
+  const subs = resolve();
+  if (byBase.size < MAX_BASES_PER_TEMPLATE) byBase.set(base, subs);
+  return subs;
+}
+
 /**
  * Builds one ext-coverage-information extension (CRD 2.2 StructureDefinition-ext-coverage-information) for one order
  * and one coverage, with exactly one coverage-assertion-id. When the member's coverage is known the policy's
@@ -62,10 +93,10 @@ function fromTemplate(sub: Extension, resolveUrl: (url: string) => string): Exte
 export function buildCoverageExtension(input: CoverageExtensionInput): { extension: Extension; decision: Omit<CoverageDecision, 'orderReference'> } {
   const { target } = input;
   let coverage: Reference;
-  let subs: Extension[];
+  let subs: readonly Extension[];
   if ('coverage' in target) {
     coverage = target.coverage;
-    subs = (input.template?.extension ?? []).filter((e) => !PER_DECISION.has(e.url)).map((s) => fromTemplate(s, input.resolveUrl));
+    subs = templateSubs(input.template, input.resolveUrl);
   } else {
     // No Coverage to point at: a display-only Reference keeps coverage 1..1 without inventing an id.
     coverage = { display: target.text };

@@ -10,14 +10,32 @@ import * as r4Model from 'fhirpath/fhir-context/r4';
 const model = r4Model as unknown as {
   choiceTypePaths: Record<string, string[] | undefined>;
   path2Type: Record<string, string | undefined>;
+  type2Parent: Record<string, string | undefined>;
 };
 
 interface Step {
   keys: Array<{ key: string; type: string | undefined }>;
 }
 
+/**
+ * Steps by `type` then segment: the model is fixed, so each (type, segment) pair is looked up once per process, not
+ * once per order and path (the lookups concatenated strings and searched the model's tables on every call). Only
+ * the model's own types are kept: a root type is the request's `resourceType`, which a caller could vary without
+ * end; segments come from the knowledge's paths.
+ */
+const steps = new Map<string | undefined, Map<string, Step>>();
+
 /** The JSON keys (and their element types) a step reads from an item of `type`; `type` undefined means not in the model. */
 function stepOf(type: string | undefined, segment: string): Step {
+  if (type !== undefined && !Object.hasOwn(model.type2Parent, type)) return lookUpStep(type, segment);
+  let byType = steps.get(type);
+  if (!byType) steps.set(type, (byType = new Map<string, Step>()));
+  let step = byType.get(segment);
+  if (!step) byType.set(segment, (step = lookUpStep(type, segment)));
+  return step;
+}
+
+function lookUpStep(type: string | undefined, segment: string): Step {
   if (type === undefined) return { keys: [{ key: segment, type: undefined }] };
   const choices = model.choiceTypePaths[`${type}.${segment}`];
   if (choices) {
