@@ -2,7 +2,7 @@
 // like the benchmark), drives it with autocannon, and lists the top self-time functions and the share of each
 // area (package, service module, GC) — counting only the samples taken while the load ran.
 //
-//   node bench/profile.mjs [--auth] [--seconds 15] [--body sign|none|select] [--log warn|info] [--write]
+//   node bench/profile.mjs [--auth] [--seconds 15] [--body sign|none|select] [--log warn|info] [--env NAME=value] [--write]
 //   node bench/profile.mjs --startup [--auth] [--write]     start-up instead: process start → first 200 on
 //                                                          GET /cds-services, on an initialised PGlite data dir
 //
@@ -27,6 +27,8 @@ const BODY = arg('body', 'sign');
 const LOG_LEVEL = arg('log', 'warn');
 const TOP = Number(arg('top', '25'));
 const STARTUP = process.argv.includes('--startup');
+// --env NAME=value (repeatable): a setting for the profiled service, e.g. to compare STORAGE_COMMIT_WINDOW_MS values.
+const EXTRA_ENV = Object.fromEntries(process.argv.flatMap((a, i) => (process.argv[i - 1] === '--env' ? [a.split(/=(.*)/s).slice(0, 2)] : [])));
 
 /** Where a frame's code lives: a package, a module of the service, Node itself, or V8's pseudo-frames. */
 function areaOf(frame) {
@@ -159,14 +161,14 @@ async function main() {
     // Initialise the data dir first (initdb is the first-ever start, reported separately), then profile a start.
     const init = await startService({ auth: AUTH, dataDir: join(work, 'data'), label: 'init' });
     await stopChild(init.child);
-    const svc = await startService({ auth: AUTH, dataDir: join(work, 'data'), label: 'profiled', logLevel: LOG_LEVEL, nodeArgs });
+    const svc = await startService({ auth: AUTH, dataDir: join(work, 'data'), label: 'profiled', logLevel: LOG_LEVEL, nodeArgs, extraEnv: EXTRA_ENV });
     to = Number(process.hrtime.bigint() / 1000n);
     from = 0;
     await stopChild(svc.child);
     r = { rps: 0, cpu: { serviceCores: 0 }, readyMs: round(svc.readyMs, 0) };
     config = `start-up to the first 200 on GET /cds-services (auth ${AUTH ? 'on' : 'off'}, initialised PGlite data dir; ${r.readyMs} ms with the profiler on)`;
   } else {
-    const svc = await startService({ auth: AUTH, dataDir: join(work, 'data'), label: 'profiled', logLevel: LOG_LEVEL, nodeArgs });
+    const svc = await startService({ auth: AUTH, dataDir: join(work, 'data'), label: 'profiled', logLevel: LOG_LEVEL, nodeArgs, extraEnv: EXTRA_ENV });
     await probe(svc, path, body);
     checkRun('warm-up', await cannon(svc, { path, body, pool: await poolFor(svc, path, 1500, 3), duration: 3 }));
     const pool = await poolFor(svc, path, 1500, SECONDS);
