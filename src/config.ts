@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { egressSettings } from './egress/settings';
 import type { TargetRule } from './egress/target-policy';
+import { PGLITE_WASM_COMPILERS } from './storage/pglite-settings';
+import type { PgliteWasmCompiler } from './storage/pglite-settings';
 
 /** The service's configuration, read from the environment once at start (README "Configuration"). */
 export interface AppConfig {
@@ -115,6 +117,8 @@ export interface StorageSettings {
   poolMax: number;
   /** DATABASE_HOOK_POOL_MAX — connections reserved for the hook path: commits and jti claims (default 4). */
   hookPoolMax: number;
+  /** PGLITE_WASM_COMPILER — `baseline` (default) or `optimizing`: V8's compiler for the embedded database (storage/pglite-settings.ts). */
+  pgliteWasmCompiler: PgliteWasmCompiler;
 }
 
 /** The storage settings from the environment (defaults for each one unset). */
@@ -131,10 +135,18 @@ export function loadStorageSettings(env: NodeJS.ProcessEnv = process.env): Stora
     connectTimeoutMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     poolMax: int(env, 'DATABASE_POOL_MAX', 6, 1, 100),
     hookPoolMax: int(env, 'DATABASE_HOOK_POOL_MAX', 4, 1, 100),
+    pgliteWasmCompiler: oneOf(env, 'PGLITE_WASM_COMPILER', PGLITE_WASM_COMPILERS, 'baseline'),
   };
 }
 
 const ASYMMETRIC = /^(ES(256|384|512)|RS(256|384|512)|PS(256|384|512)|EdDSA)$/;
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, key: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${key} must be one of ${allowed.join(', ')}, not "${raw}"`);
+  return raw as T;
+}
 
 function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
   const raw = env[key];

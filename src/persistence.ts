@@ -51,6 +51,7 @@ function open(config: AppConfig, settings: StorageSettings, logger: Logger): Pro
   return openStorage({
     databaseUrl: config.databaseUrl,
     dataDir: join(config.dataDir, 'pglite'),
+    pgliteWasmCompiler: settings.pgliteWasmCompiler,
     logger,
     timeouts: {
       statementTimeoutMs: settings.statementTimeoutMs,

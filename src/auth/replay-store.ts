@@ -5,6 +5,11 @@
 export interface ReplayStore {
   /** True the first time this (iss, jti) is seen before `expiresAt`; false when it was already used. */
   claim(iss: string, jti: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * The error every claim would be refused with right now (e.g. earlier runs' claims still loading), so a caller can
+   * refuse a token before spending a signature verification on it; undefined when claims can be decided.
+   */
+  unavailable?(): Error | undefined;
 }
 
 /** The identity of a token for replay purposes: its `jti` is unique only per issuer. */

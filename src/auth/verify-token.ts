@@ -57,6 +57,12 @@ export async function verifyCdsToken(token: string, audience: string, o: VerifyO
   // fetched (CDS Hooks 2.0 §Trusting CDS Clients: services allow-list jku; RFC 7515 §4.1.2 makes it a hint). A
   // token signed by a registered key is authentic with any jku; one signed by another key fails its signature.
 
+  // No token can be accepted until its jti can be checked (the embedded store still loading earlier runs' claims):
+  // refuse with that 503 before verifying a signature. At start-up EHRs retry often; each refusal then costs a
+  // header decode instead of an ES384 verification on the core the database is opening on.
+  const unavailable = o.replay.unavailable?.();
+  if (unavailable) throw unavailable;
+
   const now = o.now?.() ?? new Date();
   const verifyWith = (getKey: JWTVerifyGetKey): ReturnType<typeof jwtVerify> => jwtVerify(token, getKey, {
     algorithms: [...o.algorithms],

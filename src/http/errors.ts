@@ -60,11 +60,11 @@ function fromBodyParser(err: { type?: string; status?: number; message?: string 
  * Retry-After (RFC 9110 §15.6.4, §10.2.3) and issue type `transient`; a call too large to store is a 413. Never a
  * 500, and never after an answer that promised something storage did not keep (issue 13).
  */
-function fromStorage(err: unknown): HttpError | undefined {
-  if (err instanceof StorageTooLargeError) return new HttpError(413, 'too-costly', err.message);
+function fromStorage(err: unknown): { http: HttpError; reason?: string } | undefined {
+  if (err instanceof StorageTooLargeError) return { http: new HttpError(413, 'too-costly', err.message) };
   const unavailable = asStorageUnavailable(err);
   if (!unavailable) return undefined;
-  return new HttpError(503, 'transient', unavailable.message, undefined, { 'Retry-After': String(unavailable.retryAfterSec) });
+  return { http: new HttpError(503, 'transient', unavailable.message, undefined, { 'Retry-After': String(unavailable.retryAfterSec) }), reason: unavailable.reason };
 }
 
 /**
@@ -72,10 +72,17 @@ function fromStorage(err: unknown): HttpError | undefined {
  * detail to the client (the log has it).
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
+  // Refusals while earlier runs' jti claims load are expected at every start, and EHRs retry them often: the first
+  // is logged, the rest would be one synchronous log write per retry on a core that is busy starting up.
+  let loadingLogged = false;
   return (err: unknown, req, res, _next) => {
-    const storage = err instanceof HttpError ? undefined : fromStorage(err);
+    const refusal = err instanceof HttpError ? undefined : fromStorage(err);
+    const storage = refusal?.http;
     // Logged without the request: the reason and the driver's code are enough to act on.
-    if (storage) logger.warn({ method: req.method, path: req.path, status: storage.status, err: (err as Error).message, code: (err as { code?: unknown }).code }, 'storage could not serve the request');
+    if (refusal && storage && !(refusal.reason === 'loading' && loadingLogged)) {
+      if (refusal.reason === 'loading') loadingLogged = true;
+      logger.warn({ method: req.method, path: req.path, status: storage.status, err: (err as Error).message, code: (err as { code?: unknown }).code }, refusal.reason === 'loading' ? 'storage could not serve the request (further refusals while loading are not logged)' : 'storage could not serve the request');
+    }
     const limit = err instanceof WorkLimitError ? new HttpError(err.status, err.status === 413 ? 'too-costly' : 'business-rule', err.message, err.expression) : undefined;
     const known = err instanceof HttpError ? err : storage ?? limit ?? fromBodyParser(err as { type?: string });
     if (res.headersSent) {

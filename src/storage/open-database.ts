@@ -3,6 +3,7 @@ import type { Database } from './database';
 import { describeError } from './database';
 import { runMigrations } from './migrate';
 import { openPglite } from './pglite-database';
+import type { PgliteWasmCompiler } from './pglite-settings';
 import { openPostgres } from './pg-database';
 import { DEFAULT_TIMEOUTS, boundedPool } from './pg-database';
 import type { PostgresOptions, SessionTimeouts } from './pg-database';
@@ -12,6 +13,8 @@ export interface OpenDatabaseOptions {
   databaseUrl?: string | undefined;
   /** PGlite's data directory (e.g. ./data/pglite) when no `databaseUrl` is given. */
   dataDir: string;
+  /** PGLITE_WASM_COMPILER: V8's compiler for the embedded database (pglite-settings.ts; default baseline). */
+  pgliteWasmCompiler?: PgliteWasmCompiler;
   logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   pool?: PostgresOptions['pool'];
 }
@@ -26,7 +29,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     ? openPostgres(options.databaseUrl, { ...(options.pool ? { pool: options.pool } : {}), ...(options.logger ? { logger: options.logger } : {}) })
     // The embedded database's thread dying leaves the service without storage: say so loudly (readiness turns 503
     // and queued writes wait; a restart reopens the data directory).
-    : await openPglite(options.dataDir, { onDeath: (err) => options.logger?.error({ err: describeError(err) }, 'the embedded database thread died: storage is unavailable until the service restarts') });
+    : await openPglite(options.dataDir, { ...(options.pgliteWasmCompiler ? { wasmCompiler: options.pgliteWasmCompiler } : {}), onDeath: (err) => options.logger?.error({ err: describeError(err) }, 'the embedded database thread died: storage is unavailable until the service restarts') });
   try {
     const { applied, current } = await runMigrations(db);
     // The connection string carries credentials: log the backend, never the URL.

@@ -5,6 +5,7 @@ import type { Database, QueryResult, Queryable, Statement } from './database';
 import { asOneStatement } from './database';
 import { lockDataDir } from './data-dir-lock';
 import type { Reply, Request, SerializedError } from './pglite-protocol';
+import type { PgliteWasmCompiler } from './pglite-settings';
 
 /**
  * Data directories open in this process. PGlite is single-process Postgres: two instances on one directory
@@ -107,7 +108,7 @@ function queryable(channel: WorkerChannel, tx?: number): Queryable {
  * initdb (seconds); later starts only open the files. It must be closed on shutdown: until then the thread keeps
  * the process alive and holds unflushed pages.
  */
-export async function openPglite(dataDir: string, options: { onDeath?: (err: Error) => void } = {}): Promise<Database> {
+export async function openPglite(dataDir: string, options: { onDeath?: (err: Error) => void; wasmCompiler?: PgliteWasmCompiler } = {}): Promise<Database> {
   const dir = resolve(dataDir);
   if (openDirs.has(dir)) throw new Error(`The PGlite data directory ${dir} is already open in this process.`);
   prepareDir(dir);
@@ -120,7 +121,7 @@ export async function openPglite(dataDir: string, options: { onDeath?: (err: Err
   };
   let channel: WorkerChannel;
   try {
-    channel = new WorkerChannel(new Worker(workerScript(), { workerData: { dataDir: dir } }), options.onDeath);
+    channel = new WorkerChannel(new Worker(workerScript(), { workerData: { dataDir: dir, wasmCompiler: options.wasmCompiler ?? 'baseline' } }), options.onDeath);
     await channel.opened.catch(async (err: unknown) => {
       await channel.worker.terminate();
       throw new Error(`The embedded database in ${dir} could not be opened: ${(err as Error).message}`, { cause: err });

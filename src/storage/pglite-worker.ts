@@ -4,15 +4,17 @@
  * each hook call arriving meanwhile would wait (BENCHMARKS.md: 5–35 ms stalls, the p99 at a fixed rate). Here it
  * holds only this thread; `pglite-database.ts` speaks to it with messages (protocol in `pglite-protocol.ts`).
  */
+import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import type { Transaction } from '@electric-sql/pglite';
 import type { Reply, Request, SerializedError } from './pglite-protocol';
-import { PGLITE_POSTGRESQL_CONF } from './pglite-settings';
+import { PGLITE_POSTGRESQL_CONF, v8FlagsFor } from './pglite-settings';
+import type { PgliteWasmCompiler } from './pglite-settings';
 
 if (!parentPort) throw new Error('pglite-worker.js runs as a worker thread (see pglite-database.ts).');
 const port = parentPort;
-const { dataDir } = workerData as { dataDir: string };
+const { dataDir, wasmCompiler } = workerData as { dataDir: string; wasmCompiler: PgliteWasmCompiler };
 
 /** Open transactions by id: the main thread's transaction callback runs its statements through these. */
 const transactions = new Map<number, { tx: Transaction; finish: (commit: boolean) => void }>();
@@ -49,6 +51,8 @@ const reply = (message: Reply): void => port.postMessage(message);
 async function main(): Promise<void> {
   let pglite: PGlite;
   try {
+    // Before the module is compiled (in PGlite.create): V8 reads its WebAssembly compiler flags at compile time.
+    for (const flag of v8FlagsFor(wasmCompiler)) setFlagsFromString(flag);
     pglite = await PGlite.create(dataDir, { postgresqlconf: [...PGLITE_POSTGRESQL_CONF] });
   } catch (err) {
     reply({ id: 0, error: serialize(err) });

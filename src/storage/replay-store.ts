@@ -105,6 +105,10 @@ export class EmbeddedReplayStore implements ReplayStore {
     return this.isLoaded;
   }
 
+  unavailable(): Error | undefined {
+    return this.isLoaded ? undefined : new StorageUnavailableError('loading', 1);
+  }
+
   async claim(iss: string, jti: string, expiresAt: Date): Promise<boolean> {
     if (!this.isLoaded) throw new StorageUnavailableError('loading', 1);
     if (!(await this.memory.claim(iss, jti, expiresAt))) return false;

@@ -4,6 +4,9 @@ import { toIso } from '../../src/storage/database';
 import { EmbeddedReplayStore, MemoryReplayStore, SqlReplayStore } from '../../src/storage/replay-store';
 import { WriteQueue } from '../../src/storage/write-queue';
 import { StorageUnavailableError } from '../../src/storage/unavailable';
+import { AuthError, verifyCdsToken } from '../../src/auth/verify-token';
+import type { VerifyOptions } from '../../src/auth/verify-token';
+import type { KeySets } from '../../src/auth/key-sets';
 import type { ReplayStore } from '../../src/storage/replay-store';
 import { BACKENDS, OPEN_TIMEOUT_MS, testBackend, truncateAll, waitFor } from './backends';
 import type { TestBackend } from './backends';
@@ -141,6 +144,7 @@ describe.each(BACKENDS)('EmbeddedReplayStore on %s (the embedded, single-process
     queue = new WriteQueue(db);
     const store = await loadedStore(() => T0 + 61_000);
     expect(await store.claim('iss', 'old', at(400))).toBe(true);
+    expect(store.unavailable()).toBeUndefined();
   });
 
   it('while the claims of earlier runs are not loaded, every claim is refused as unavailable (503), never decided blindly', async () => {
@@ -148,6 +152,23 @@ describe.each(BACKENDS)('EmbeddedReplayStore on %s (the embedded, single-process
     const store = new EmbeddedReplayStore(neverOpens, { submit: () => Promise.resolve() }, { now: () => T0 });
     await expect(store.claim('iss', 'early', at(300))).rejects.toMatchObject({ name: 'StorageUnavailableError', reason: 'loading' });
     await expect(store.claim('iss', 'early', at(300))).rejects.toMatchObject({ reason: 'loading' });
+    expect(store.unavailable()).toMatchObject({ name: 'StorageUnavailableError', reason: 'loading' });
+  });
+
+  it('while loading, a registered client\'s token is refused 503 before any signature is verified; an unknown issuer is still 401', async () => {
+    const neverOpens = Object.assign(Object.create(db) as Database, { opened: new Promise<Database>(() => undefined) });
+    const store = new EmbeddedReplayStore(neverOpens, { submit: () => Promise.resolve() }, { now: () => T0 });
+    let verifications = 0;
+    const options: VerifyOptions = {
+      clients: new Map([['https://ehr.example', { iss: 'https://ehr.example', jwks: { keys: [] } }]]),
+      keySets: { resolver: () => { verifications++; throw new Error('a signature verification was attempted'); } } as unknown as KeySets,
+      replay: store, algorithms: ['ES384'], clockToleranceSec: 5, maxLifetimeSec: 300,
+    };
+    const token = (iss: string): string => [{ alg: 'ES384', kid: 'k1', typ: 'JWT' }, { iss, aud: 'http://svc/cds-services', exp: T0 / 1000 + 300, iat: T0 / 1000, jti: 'j1' }]
+      .map((part) => Buffer.from(JSON.stringify(part)).toString('base64url')).join('.') + '.c2lnbmF0dXJl';
+    await expect(verifyCdsToken(token('https://ehr.example'), 'http://svc/cds-services', options)).rejects.toMatchObject({ name: 'StorageUnavailableError', reason: 'loading' });
+    await expect(verifyCdsToken(token('https://other.example'), 'http://svc/cds-services', options)).rejects.toThrow(AuthError);
+    expect(verifications).toBe(0);
   });
 
   it('when loading fails, the failure is reported and claims stay refused', async () => {
