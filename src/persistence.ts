@@ -110,13 +110,18 @@ export function openPersistence(config: AppConfig, logger: Logger, metrics: Metr
   db.opened.then(() => logger.info({ backend: db.backend, retentionDays: config.auditRetentionDays }, 'storage ready'), (err: unknown) => logger.error({ err: (err as Error).message }, 'storage could not be opened'));
   let closing: Promise<Record<string, number>> | undefined;
   return {
-    db, opened: db.opened, queue, assertions, feedback, replay, audit,
+    db,
+    // Open means able to serve: on the embedded database, earlier runs' jti claims are in memory (or failed to load).
+    opened: replay instanceof EmbeddedReplayStore ? db.opened.then(async (opened) => { await replay.settled; return opened; }) : db.opened,
+    queue, assertions, feedback, replay, audit,
     report: (window) => reportData(db, window),
     readiness: async () => {
       if (db.state() !== 'ok') return { database: db.state() };
+      // Until the jti claims of earlier runs are loaded every authenticated call is a 503: not ready for traffic.
+      const jti = replay instanceof EmbeddedReplayStore && !replay.loaded ? { jtiReplay: 'loading' } : {};
       try {
         await db.ping();
-        return { database: 'ok' };
+        return { database: 'ok', ...jti };
       } catch {
         return { database: 'unreachable' };
       }

@@ -85,11 +85,13 @@ export interface EmbeddedReplayOptions {
 export class EmbeddedReplayStore implements ReplayStore {
   private readonly memory: MemoryReplayStore;
   private isLoaded = false;
+  /** Settles once loading has succeeded or failed (the service's storageReady waits for it). */
+  readonly settled: Promise<void>;
 
   constructor(db: Pick<Database, 'query'> & { opened: Promise<unknown> }, private readonly queue: Pick<WriteQueue, 'submit'>, options: EmbeddedReplayOptions = {}) {
     const now = options.now ?? Date.now;
     this.memory = new MemoryReplayStore(now);
-    db.opened
+    this.settled = db.opened
       .then(() => db.query<{ iss: string; jti: string; expires_at: unknown }>(
         'SELECT iss, jti, expires_at FROM jti_replay WHERE expires_at > $1::timestamptz', [new Date(now()).toISOString()]))
       .then(({ rows }) => {
