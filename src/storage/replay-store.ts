@@ -2,7 +2,7 @@ import type { Database, Queryable } from './database';
 import { toIso } from './database';
 import { MemoryReplayStore, replayKey } from '../auth/replay-store';
 import type { ReplayStore } from '../auth/replay-store';
-import { chunkRows, valuesList } from './sql-values';
+import { chunkRows, recordset } from './sql-values';
 import { StorageUnavailableError, asStorageUnavailable } from './unavailable';
 import type { TableWriter, WriteQueue } from './write-queue';
 
@@ -56,12 +56,12 @@ const JTI_WRITER: TableWriter<JtiRow> = {
       const seen = latest.get(key);
       if (!seen || Date.parse(r.expiresAt) > Date.parse(seen.expiresAt)) latest.set(key, r);
     }
-    for (const chunk of chunkRows([...latest.values()], 3)) {
-      const values = valuesList(chunk.map((r) => [r.iss, r.jti, r.expiresAt]), ['text', 'text', 'timestamptz']);
+    for (const chunk of chunkRows([...latest.values()], 1, 5_000)) {
+      const records = recordset(chunk.map((r) => [r.iss, r.jti, r.expiresAt]), ['iss', 'jti', 'expires_at'], ['text', 'text', 'timestamptz']);
       await tx.query(
-        `INSERT INTO jti_replay (iss, jti, expires_at) VALUES ${values.sql}
+        `INSERT INTO jti_replay (iss, jti, expires_at) ${records.sql}
          ON CONFLICT (iss, jti) DO UPDATE SET expires_at = GREATEST(jti_replay.expires_at, EXCLUDED.expires_at)`,
-        values.params,
+        records.params,
       );
     }
   },

@@ -15,6 +15,43 @@ export function valuesList(rows: readonly (readonly unknown[])[], casts: readonl
   return { sql: tuples.join(',\n'), params };
 }
 
+// eslint-disable-next-line no-control-regex -- NUL is exactly what PostgreSQL text cannot hold
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** A JSON value with every string made storable in PostgreSQL text and jsonb (see `recordset`). */
+function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[storable(k) as string] = storable(v);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * Rows as ONE jsonb parameter, expanded in the database: `SELECT <columns> FROM jsonb_to_recordset($1::jsonb) AS
+ * r(<column> <type>, …)`, for `INSERT INTO t (<columns>) <sql>`. Whatever the number of rows, the statement has one
+ * bind parameter and a fixed text: PostgreSQL parses and plans it in constant time, where a `VALUES` list of n rows
+ * is n × columns casts to analyse (measured in PGlite, one core: 1,000 assertion rows 90–107 → 54–56 ms, 6 rows
+ * 1.15–1.44 → 0.88–1.01 ms). Values are JSON: a jsonb column takes the value itself (not its JSON text), a `text[]`
+ * column a JSON array (PostgreSQL ≥ 10 converts nested arrays), undefined and null are NULL. Text PostgreSQL cannot
+ * hold — NUL, and UTF-16 surrogates without their pair, which jsonb refuses as escapes — becomes U+FFFD: a hostile
+ * string in an audited field (a refused call's hookInstance) is stored, marked, instead of failing its row.
+ */
+export function recordset(rows: readonly (readonly unknown[])[], columns: readonly string[], types: readonly string[]): { sql: string; params: [string] } {
+  if (types.length !== columns.length) throw new Error('recordset: one type per column');
+  const records = rows.map((row) => {
+    if (row.length !== columns.length) throw new Error(`recordset: a row has ${row.length} values for ${columns.length} columns`);
+    const record: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) record[columns[i] as string] = storable(row[i] ?? null);
+    return record;
+  });
+  const definition = columns.map((c, i) => `${c} ${types[i] ?? 'text'}`).join(', ');
+  return { sql: `SELECT ${columns.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS r(${definition})`, params: [JSON.stringify(records)] };
+}
+
 /**
  * Splits rows so no statement exceeds PostgreSQL's 65,535 bind parameters (kept well under, so statements stay
  * small enough to plan quickly).
