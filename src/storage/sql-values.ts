@@ -15,20 +15,16 @@ export function valuesList(rows: readonly (readonly unknown[])[], casts: readonl
   return { sql: tuples.join(',\n'), params };
 }
 
-// eslint-disable-next-line no-control-regex -- NUL is exactly what PostgreSQL text cannot hold
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** A JSON value with every string made storable in PostgreSQL text and jsonb (see `recordset`). */
-function storable(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
-  if (Array.isArray(value)) return value.map(storable);
-  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[storable(k) as string] = storable(v);
-    return out;
-  }
-  return value;
-}
+/**
+ * Escapes in JSON text that PostgreSQL's jsonb refuses: `\u0000` (text cannot hold NUL) and a UTF-16 surrogate
+ * escape. JSON.stringify writes paired surrogates as the characters themselves and escapes only unpaired ones
+ * (ES2019 well-formed JSON.stringify), so every `\uD800`–`\uDFFF` escape in its output is unpaired. Escaped
+ * backslashes are matched too, so that the text "\\u0000" (a backslash, then u0000) is left alone.
+ */
+const JSONB_REFUSED = /\\(?:\\|u0000|ud[89a-f][0-9a-f]{2})/g;
+const storableJson = (json: string): string => (json.includes('\\u0000') || json.includes('\\ud')
+  ? json.replace(JSONB_REFUSED, (escape) => (escape === '\\\\' ? escape : '\\ufffd'))
+  : json);
 
 /**
  * Rows as ONE jsonb parameter, expanded in the database: `SELECT <columns> FROM jsonb_to_recordset($1::jsonb) AS
@@ -45,11 +41,11 @@ export function recordset(rows: readonly (readonly unknown[])[], columns: readon
   const records = rows.map((row) => {
     if (row.length !== columns.length) throw new Error(`recordset: a row has ${row.length} values for ${columns.length} columns`);
     const record: Record<string, unknown> = {};
-    for (let i = 0; i < columns.length; i++) record[columns[i] as string] = storable(row[i] ?? null);
+    for (let i = 0; i < columns.length; i++) record[columns[i] as string] = row[i] ?? null;
     return record;
   });
   const definition = columns.map((c, i) => `${c} ${types[i] ?? 'text'}`).join(', ');
-  return { sql: `SELECT ${columns.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS r(${definition})`, params: [JSON.stringify(records)] };
+  return { sql: `SELECT ${columns.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS r(${definition})`, params: [storableJson(JSON.stringify(records))] };
 }
 
 /**

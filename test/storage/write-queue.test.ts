@@ -230,7 +230,7 @@ describe.each(BACKENDS)('WriteQueue on %s', (backendName) => {
   it('audit and assertion rows go in as one jsonb parameter each: any number of rows, arrays and jsonb kept, and text PostgreSQL cannot hold (NUL, unpaired surrogates) stored as U+FFFD rather than failing the row', async () => {
     const q = new WriteQueue(db, { ...fast, batchSize: 5_000 });
     const sink = new SqlAuditSink(q);
-    const hostile = { ...audit(0), hookInstance: 'a\u0000b\uD800c\uDC00d😀', decisionIds: ['x\u0000', 'y'], cardsByType: { 'k\uD800': 2 } };
+    const hostile = { ...audit(0), hookInstance: 'a\u0000b\uD800c\uDC00d😀\\u0000e\\\u0000', decisionIds: ['x\u0000', 'y'], cardsByType: { 'k\uD800': 2 } };
     const others = range(1, 1_200);
     await Promise.all([sink.recordDurably(hostile), ...others.map((n) => sink.recordDurably(audit(n)))]);
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM invocation_audit');
@@ -238,7 +238,7 @@ describe.each(BACKENDS)('WriteQueue on %s', (backendName) => {
     expect(others.length).toBeGreaterThan(1_000);
     const stored = await db.query<{ hook_instance: string; decision_ids: string[]; cards_by_type: unknown; status: number; latency_ms: number }>(
       'SELECT hook_instance, decision_ids, cards_by_type, status, latency_ms FROM invocation_audit WHERE decision_ids[2] = $1::text', ['y']);
-    expect(stored.rows).toEqual([{ hook_instance: 'a\uFFFDb\uFFFDc\uFFFDd😀', decision_ids: ['x\uFFFD', 'y'], cards_by_type: { 'k\uFFFD': 2 }, status: 200, latency_ms: 12.5 }]);
+    expect(stored.rows).toEqual([{ hook_instance: 'a\uFFFDb\uFFFDc\uFFFDd😀\\u0000e\\\uFFFD', decision_ids: ['x\uFFFD', 'y'], cards_by_type: { 'k\uFFFD': 2 }, status: 200, latency_ms: 12.5 }]);
     expect(q.stats()).toMatchObject({ depth: 0, discarded: 0 });
     await q.close(1_000);
   });
