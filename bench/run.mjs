@@ -32,7 +32,7 @@ const { ensureDevClient, DEV_ISSUER } = require(join(ROOT, 'dist/tools/dev-token
 // ---------------------------------------------------------------------------------------------------------------
 const P = SMOKE
   ? { guessRps: 500, warmupS: 0, throughputS: 1, rounds: 1, connections: 10, fixedS: 1, fixedRounds: 1, paced: false, sizeWarm: 0, sizeAmount: 20, sizeAmountBig: 5, missS: 1, missConnections: 20, missOneAmount: 5, soakWarmS: 0, soakS: 10, soakSampleS: 2, soakRate: 300, coldStarts: 2 }
-  : { guessRps: 1200, warmupS: 3, throughputS: 5, rounds: 3, connections: 10, fixedS: 10, fixedRounds: 2, paced: true, sizeWarm: 50, sizeAmount: 400, sizeAmountBig: 200, missS: 15, missConnections: 20, missOneAmount: 100, soakWarmS: 5, soakS: 120, soakSampleS: 5, soakRate: 300, coldStarts: 5 };
+  : { guessRps: 1200, warmupS: 3, throughputS: 5, rounds: 3, connections: 10, fixedS: 10, fixedRounds: 2, paced: true, sizeWarm: 50, sizeAmount: 400, sizeAmountBig: 200, missS: 15, missConnections: 20, missOneAmount: 100, soakWarmS: 5, soakS: 300, soakSampleS: 5, soakRate: 300, coldStarts: 5 };
 const SIZES = [1, 10, 100, 1000];
 const FIXED_RATE_OPEN = 500;
 const FIXED_RATE_AUTH = 300;
