@@ -11,10 +11,10 @@ export const PGLITE_POSTGRESQL_CONF: readonly string[] = ['shared_buffers=16MB']
  * Which of V8's WebAssembly compilers builds PGlite's Postgres (PGLITE_WASM_COMPILER). `baseline` (the default) keeps
  * it on Liftoff, V8's single-pass compiler, and never tiers hot functions up to TurboFan; `optimizing` is V8's own
  * default (Liftoff first, TurboFan for hot functions). Measured on one core (`node bench/pglite-compilers.mjs`,
- * BENCHMARKS.md): opening the data directory 0.90 → 0.61 s, RSS after opening 163 → 131 MB and after 3,600
- * statements 229 → 175 MB, for a cost per statement ~10 % higher (0.46 vs 0.42 ms median, the ranges overlap):
- * Postgres's work per statement is spread thin over many functions, so TurboFan's compile work and code return little
- * here, and the database thread's share of a hook call's CPU is ~15 %. The flag is process-wide; the service's
+ * BENCHMARKS.md "Round two"): opening the data directory 0.97 → 0.61 s, RSS after opening 161 → 130 MB and after
+ * 3,600 statements 229 → 176 MB, and the same cost per statement within noise (0.42–0.46 ms either way): Postgres's
+ * work per statement is spread thin over many functions, so TurboFan's compile work and code return nothing here.
+ * The flag is process-wide; the service's
  * only WebAssembly is PGlite's.
  */
 export type PgliteWasmCompiler = 'baseline' | 'optimizing';

@@ -77,4 +77,29 @@ describe('jti replay across restarts (embedded PGlite)', () => {
     expect(late.status).toBe(401);
     expect(diagnostics(late)).toMatch(/replay/i);
   });
+
+  it('/readyz is 200 only once authenticated calls can be decided: before, its checks say what is not ready yet', async () => {
+    const dataDir = tempDir('replay-ready');
+    const first = await startReplica({ name: 'replay-ready-1', dataDir, env });
+    expect((await sign(first, await bearer())).status).toBe(200);
+    expect((await first.stop()).code).toBe(0);
+
+    const second = await startReplica({ name: 'replay-ready-2', dataDir, env, waitReady: false });
+    const notReady: unknown[] = [];
+    for (;;) {
+      const ready = await http('GET', `${second.url}/readyz`, { timeoutMs: 10_000 });
+      if (ready.status === 200) {
+        expect(ready.json()).toEqual({ status: 'ready', checks: { knowledge: 'ok', database: 'ok' } });
+        break;
+      }
+      expect(ready.status).toBe(503);
+      notReady.push(ready.json<{ checks: unknown }>().checks);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Every not-ready answer named a check that is not ok (the database opening, or the jti memory loading).
+    for (const checks of notReady) expect(Object.values(checks as Record<string, string>).some((v) => v !== 'ok')).toBe(true);
+    // Ready means ready: the next authenticated call is decided, never a 503 for storage still loading.
+    const answer = await sign(second, await bearer());
+    expect(answer.status).toBe(200);
+  });
 });
