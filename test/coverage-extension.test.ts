@@ -1,4 +1,5 @@
 import type { Extension } from 'fhir/r4';
+import { urlResolver } from '../src/cds/routes';
 import { buildCoverageExtension } from '../src/engine/coverage-information';
 import { navigate } from '../src/engine/navigate';
 import { checkJsonShape, DEFAULT_INPUT_LIMITS } from '../src/http/input-limits';
@@ -17,10 +18,9 @@ const template = (): Extension => ({
     { url: 'reason', valueCodeableConcept: { text: 'Investigational' } },
   ],
 });
-const resolverFor = (base: string) => (url: string): string => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`);
 const build = (t: Extension, base: string, assertionId: string) => buildCoverageExtension({
   template: t, target: { coverage: { reference: 'Coverage/c1' } }, billingCodes: [{ system: 'http://www.ama-assn.org/go/cpt', code: '0200T' }],
-  date: '2026-12-02', assertionId, resolveUrl: resolverFor(base),
+  date: '2026-12-02', assertionId, resolveUrl: urlResolver(base),
 });
 const detailUrl = (e: Extension): string | undefined => e.extension?.find((s) => s.url === 'detail')?.extension?.find((s) => s.url === 'value')?.valueUrl;
 

@@ -49,6 +49,14 @@ export function baseUrlOf(req: Request, publicUrl: string | undefined): string {
   return publicUrl ?? `${req.protocol}://${trustedHostOf(req.get('host'), (req.app.locals['trustedHosts'] as readonly string[] | undefined) ?? DEFAULT_TRUSTED_HOSTS, req.socket.localPort)}`;
 }
 
+/**
+ * Turns a knowledge link (`/policies/x`) into an absolute URL under `base` (CDS Hooks links are absolute); absolute
+ * URLs pass unchanged. A function of `base` alone: coverage-information templates are cached per `resolve('/')`.
+ */
+export function urlResolver(base: string): (url: string) => string {
+  return (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`);
+}
+
 /** CDS Hooks posts JSON; anything else is 415 (and the body is never parsed). */
 const requireJson: RequestHandler = (req, _res, next) => {
   if (!req.is(['application/json', 'application/fhir+json', 'application/*+json'])) {
@@ -162,8 +170,7 @@ export function cdsRouter(deps: CdsRouterDeps): Router {
     const ctx = contextOf(res);
     const body = req.body as { hookInstance?: unknown };
     if (ctx && typeof body.hookInstance === 'string' && body.hookInstance.length <= 64) ctx.hookInstance = body.hookInstance;
-    const base = baseUrlOf(req, deps.publicUrl);
-    const outcome = await handleHook(s, body, deps, (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`), ctx?.caller?.iss);
+    const outcome = await handleHook(s, body, deps, urlResolver(baseUrlOf(req, deps.publicUrl)), ctx?.caller?.iss);
     if (ctx) {
       const cardsByType: Record<string, number> = {};
       for (const c of outcome.response.cards) {

@@ -70,15 +70,15 @@ const MAX_BASES_PER_TEMPLATE = 16;
 const resolvedTemplates = new WeakMap<Extension, Map<string, readonly Extension[]>>();
 
 function templateSubs(template: Extension | undefined, resolveUrl: (url: string) => string): readonly Extension[] {
-  if (!template?.extension) return [];
-  const resolve = (): Extension[] => deepFreeze(template.extension!.filter((e) => !PER_DECISION.has(e.url)).map((s) => fromTemplate(s, resolveUrl)));
+  const extensions = template?.extension;
+  if (!template || !extensions) return [];
   // What relative links resolve against, read through the resolver itself (it is a function of the base only).
   const base = resolveUrl('/');
   let byBase = resolvedTemplates.get(template);
   if (!byBase) resolvedTemplates.set(template, (byBase = new Map<string, readonly Extension[]>()));
   const cached = byBase.get(base);
   if (cached) return cached;
-  const subs = resolve();
+  const subs = deepFreeze(extensions.filter((e) => !PER_DECISION.has(e.url)).map((s) => fromTemplate(s, resolveUrl)));
   if (byBase.size < MAX_BASES_PER_TEMPLATE) byBase.set(base, subs);
   return subs;
 }

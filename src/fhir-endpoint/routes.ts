@@ -3,7 +3,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { ValueSet } from 'fhir/r4';
 import type { KnowledgeBase } from '../knowledge/knowledge-base';
 import { HttpError, badRequest, notFound } from '../http/errors';
-import { baseUrlOf } from '../cds/routes';
+import { baseUrlOf, urlResolver } from '../cds/routes';
 import type { Catalog } from '../engine/catalog';
 import { valueSetCodes } from '../knowledge/valueset-index';
 import { applyOperation } from './apply-operation';
@@ -74,7 +74,7 @@ export function applyHandler(deps: FhirRouterDeps): RequestHandler {
       now: deps.now,
       newId: deps.newId,
       onExpressionError: deps.onExpressionError,
-      resolveUrl: (url) => (/^https?:\/\//.test(url) ? url : `${base}${url.startsWith('/') ? '' : '/'}${url}`),
+      resolveUrl: urlResolver(base),
       ...(deps.limits ? { limits: deps.limits } : {}),
     });
     res.status(200).type(FHIR_JSON).send(encodeAnswer(requestGroup, (deps.limits ?? DEFAULT_WORK_LIMITS).maxAnswerBytes, 'Send fewer orders or codings.'));

@@ -78,10 +78,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const refusal = err instanceof HttpError ? undefined : fromStorage(err);
     const storage = refusal?.http;
+    const loading = refusal?.reason === 'loading';
     // Logged without the request: the reason and the driver's code are enough to act on.
-    if (refusal && storage && !(refusal.reason === 'loading' && loadingLogged)) {
-      if (refusal.reason === 'loading') loadingLogged = true;
-      logger.warn({ method: req.method, path: req.path, status: storage.status, err: (err as Error).message, code: (err as { code?: unknown }).code }, refusal.reason === 'loading' ? 'storage could not serve the request (further refusals while loading are not logged)' : 'storage could not serve the request');
+    if (storage && !(loading && loadingLogged)) {
+      loadingLogged ||= loading;
+      logger.warn({ method: req.method, path: req.path, status: storage.status, err: (err as Error).message, code: (err as { code?: unknown }).code }, loading ? 'storage could not serve the request (further refusals while loading are not logged)' : 'storage could not serve the request');
     }
     const limit = err instanceof WorkLimitError ? new HttpError(err.status, err.status === 413 ? 'too-costly' : 'business-rule', err.message, err.expression) : undefined;
     const known = err instanceof HttpError ? err : storage ?? limit ?? fromBodyParser(err as { type?: string });

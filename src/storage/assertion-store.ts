@@ -3,7 +3,7 @@ import type { AssertionStore, StoredAssertion } from '../cds/assertion-store';
 import type { Database, Queryable } from './database';
 import { toIso } from './database';
 import { memberHasher, memberSubject } from './member-hash';
-import { chunkRows, recordset } from './sql-values';
+import { ROWS_PER_RECORDSET, chunkRows, recordset } from './sql-values';
 import type { TableWriter, WriteQueue } from './write-queue';
 
 /** A coverage_assertions row as written. */
@@ -40,8 +40,6 @@ export interface SqlAssertionStoreOptions {
 
 const COLUMNS = ['assertion_id', 'decided_at', 'plan', 'policy', 'service_id', 'hook_instance', 'order_reference', 'order_codes', 'covered', 'pa_needed', 'reason_code', 'reason_text', 'member_hash'];
 const CASTS = ['text', 'timestamptz', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'text'];
-/** Rows per INSERT: one jsonb parameter each (sql-values.ts `recordset`), a few MB at most. */
-const ROWS_PER_STATEMENT = 5_000;
 
 /** Only the coding's identity goes in: system, code, display (no extensions an EHR might have attached). */
 function codingOf(c: Coding): Coding {
@@ -141,7 +139,7 @@ export class SqlAssertionStore implements AssertionStore {
  * the same decision written again after a commit whose acknowledgement was lost.
  */
 export async function writeAssertions(tx: Queryable, rows: AssertionRow[]): Promise<void> {
-  for (const chunk of chunkRows(rows, 1, ROWS_PER_STATEMENT)) {
+  for (const chunk of chunkRows(rows, 1, ROWS_PER_RECORDSET)) {
     const records = recordset(chunk.map((r) => [r.assertionId, r.decidedAt, r.plan, r.policy, r.serviceId, r.hookInstance, r.orderReference, r.orderCodes, r.covered, r.paNeeded, r.reasonCode, r.reasonText, r.memberHash]), COLUMNS, CASTS);
     await tx.query(`INSERT INTO coverage_assertions (${COLUMNS.join(', ')}) ${records.sql} ON CONFLICT (assertion_id) DO NOTHING`, records.params);
   }

@@ -1,5 +1,5 @@
 import type { Queryable } from './database';
-import { chunkRows, recordset } from './sql-values';
+import { ROWS_PER_RECORDSET, chunkRows, recordset } from './sql-values';
 import type { TableWriter, WriteQueue } from './write-queue';
 
 /**
@@ -37,8 +37,6 @@ export interface AuditSink {
 
 const COLUMNS = ['at', 'client_iss', 'service_id', 'hook', 'hook_instance', 'status', 'latency_ms', 'cards_by_type', 'decision_ids'];
 const CASTS = ['timestamptz', 'text', 'text', 'text', 'text', 'int', 'real', 'jsonb', 'text[]'];
-/** Rows per INSERT: one jsonb parameter each (sql-values.ts `recordset`). */
-const ROWS_PER_STATEMENT = 5_000;
 
 /** Only whole, non-negative counts: the reports sum these values as integers. */
 function cleanCounts(counts: Record<string, number>): Record<string, number> {
@@ -48,7 +46,7 @@ function cleanCounts(counts: Record<string, number>): Record<string, number> {
 }
 
 export async function writeAudit(tx: Queryable, rows: AuditRecord[]): Promise<void> {
-  for (const chunk of chunkRows(rows, 1, ROWS_PER_STATEMENT)) {
+  for (const chunk of chunkRows(rows, 1, ROWS_PER_RECORDSET)) {
     const records = recordset(chunk.map((r) => [
       r.at, r.clientIss ?? null, r.serviceId, r.hook, r.hookInstance, Math.trunc(r.status),
       Number.isFinite(r.latencyMs) ? r.latencyMs : 0, cleanCounts(r.cardsByType), r.decisionIds,

@@ -14,8 +14,7 @@ export const PGLITE_POSTGRESQL_CONF: readonly string[] = ['shared_buffers=16MB']
  * BENCHMARKS.md "Round two"): opening the data directory 0.97 → 0.61 s, RSS after opening 161 → 130 MB and after
  * 3,600 statements 229 → 176 MB, and the same cost per statement within noise (0.42–0.46 ms either way): Postgres's
  * work per statement is spread thin over many functions, so TurboFan's compile work and code return nothing here.
- * The flag is process-wide; the service's
- * only WebAssembly is PGlite's.
+ * The flag is process-wide; the service's only WebAssembly is PGlite's.
  */
 export type PgliteWasmCompiler = 'baseline' | 'optimizing';
 export const PGLITE_WASM_COMPILERS: readonly PgliteWasmCompiler[] = ['baseline', 'optimizing'];

@@ -2,7 +2,7 @@ import type { Database, Queryable } from './database';
 import { toIso } from './database';
 import { MemoryReplayStore, replayKey } from '../auth/replay-store';
 import type { ReplayStore } from '../auth/replay-store';
-import { chunkRows, recordset } from './sql-values';
+import { ROWS_PER_RECORDSET, chunkRows, recordset } from './sql-values';
 import { StorageUnavailableError, asStorageUnavailable } from './unavailable';
 import type { TableWriter, WriteQueue } from './write-queue';
 
@@ -56,7 +56,7 @@ const JTI_WRITER: TableWriter<JtiRow> = {
       const seen = latest.get(key);
       if (!seen || Date.parse(r.expiresAt) > Date.parse(seen.expiresAt)) latest.set(key, r);
     }
-    for (const chunk of chunkRows([...latest.values()], 1, 5_000)) {
+    for (const chunk of chunkRows([...latest.values()], 1, ROWS_PER_RECORDSET)) {
       const records = recordset(chunk.map((r) => [r.iss, r.jti, r.expiresAt]), ['iss', 'jti', 'expires_at'], ['text', 'text', 'timestamptz']);
       await tx.query(
         `INSERT INTO jti_replay (iss, jti, expires_at) ${records.sql}
@@ -112,7 +112,8 @@ export class EmbeddedReplayStore implements ReplayStore {
   }
 
   async claim(iss: string, jti: string, expiresAt: Date): Promise<boolean> {
-    if (!this.isLoaded) throw new StorageUnavailableError('loading', 1);
+    const refused = this.unavailable();
+    if (refused) throw refused;
     if (!(await this.memory.claim(iss, jti, expiresAt))) return false;
     // Memory keeps the claim even if the commit fails: the caller is refused (503) and the token stays used.
     await this.queue.submit(JTI_WRITER, [{ iss, jti, expiresAt: expiresAt.toISOString() }]);

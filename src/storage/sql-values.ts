@@ -26,6 +26,9 @@ const storableJson = (json: string): string => (json.includes('\\u0000') || json
   ? json.replace(JSONB_REFUSED, (escape) => (escape === '\\\\' ? escape : '\\ufffd'))
   : json);
 
+/** Rows per `recordset` statement (its one jsonb parameter stays a few MB): `chunkRows(rows, 1, ROWS_PER_RECORDSET)`. */
+export const ROWS_PER_RECORDSET = 5_000;
+
 /**
  * Rows as ONE jsonb parameter, expanded in the database: `SELECT <columns> FROM jsonb_to_recordset($1::jsonb) AS
  * r(<column> <type>, …)`, for `INSERT INTO t (<columns>) <sql>`. Whatever the number of rows, the statement has one
